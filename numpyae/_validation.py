@@ -1,0 +1,115 @@
+"""Input checks shared by the public API.
+
+Every public entry point turns bad input into a ValueError or TypeError whose message names the
+argument, says what was expected and what arrived. Nothing should fail deep inside NumPy.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def as_generator(seed, name="rng"):
+    """Normalise an int seed, None or an np.random.Generator to a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        if seed is not None and seed < 0:
+            raise ValueError(f"{name} must be a non-negative int seed, got {seed}")
+        return np.random.default_rng(seed)
+    raise TypeError(f"{name} must be None, an int seed or an np.random.Generator, "
+                    f"got {type(seed).__name__}")
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return np.float32 or np.float64; anything else is refused."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt.type not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+    return dt.type
+
+
+def check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)
+
+
+def check_nonnegative_float(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def check_probability(value, name, *, open_low=False, open_high=True):
+    """A float in [0, 1) by default (bounds open or closed as asked)."""
+    value = check_nonnegative_float(value, name)
+    lo_ok = value > 0 if open_low else value >= 0
+    hi_ok = value < 1 if open_high else value <= 1
+    if not (lo_ok and hi_ok):
+        lo = "(0" if open_low else "[0"
+        hi = "1)" if open_high else "1]"
+        raise ValueError(f"{name} must lie in {lo}, {hi}, got {value}")
+    return value
+
+
+def check_array(x, name, *, ndim=2, n_features=None, dtype=None, allow_empty=False):
+    """Validate a numeric array and return it as ``dtype`` (no copy when it already is).
+
+    ndim        required number of dimensions (batch first)
+    n_features  required size of the last axis, if given
+    dtype       float dtype to convert to; None keeps float32/float64 and turns ints/bools to float32
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular numeric array: {exc}") from None
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        expected = "(batch, features)" if ndim == 2 else f"{ndim}-D"
+        raise ValueError(f"{name} must be {ndim}-D {expected}, got shape {arr.shape}")
+    if n_features is not None and arr.shape[-1] != n_features:
+        raise ValueError(f"{name} must have {n_features} features (last axis), "
+                         f"got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if dtype is None:
+        dtype = arr.dtype.type if kind == "f" and arr.dtype.type in FLOAT_DTYPES else np.float32
+    arr = arr.astype(dtype, copy=False)
+    if kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+    return arr
+
+
+def check_labels(y, name, *, n, n_classes=None):
+    """Integer class labels, shape (n,), values in [0, n_classes)."""
+    if isinstance(y, (str, bytes)) or y is None:
+        raise TypeError(f"{name} must be an array of integer labels, got {type(y).__name__}")
+    arr = np.asarray(y)
+    if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match the inputs, got {arr.shape}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got a label {arr.min()}")
+    if n_classes is not None and arr.size and arr.max() >= n_classes:
+        raise ValueError(f"{name} must be < {n_classes} (the number of classes), got {arr.max()}")
+    return arr.astype(np.intp, copy=False)

@@ -1,0 +1,187 @@
+"""Elementwise activations with their first and second derivatives.
+
+Each activation y = f(a) offers
+    forward(a)             -> y = f(a)
+    derivative(a, y)       -> f'(a)     (may use the cached output y when that is cheaper)
+    second_derivative(a, y)-> f''(a)    (needed by the contractive penalty)
+All are elementwise: shapes in = shapes out, dtype preserved.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Activation:
+    name = "activation"
+
+    def __call__(self, a):
+        return self.forward(a)
+
+    def forward(self, a):
+        raise NotImplementedError
+
+    def derivative(self, a, y):
+        raise NotImplementedError
+
+    def second_derivative(self, a, y):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class Identity(Activation):
+    """f(a) = a,  f' = 1,  f'' = 0."""
+    name = "identity"
+
+    def forward(self, a):
+        return a
+
+    def derivative(self, a, y):
+        return np.ones_like(a)
+
+    def second_derivative(self, a, y):
+        return np.zeros_like(a)
+
+
+def stable_sigmoid(a):
+    """1 / (1 + exp(-a)) without overflow for large |a| of either sign.
+
+    With e = exp(-|a|) <= 1:   a >= 0:  1 / (1 + e)      a < 0:  e / (1 + e)
+    """
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1, e) / (1 + e)
+
+
+class Sigmoid(Activation):
+    """f(a) = 1/(1+exp(-a)),  f' = y(1-y),  f'' = y(1-y)(1-2y)."""
+    name = "sigmoid"
+
+    def forward(self, a):
+        return stable_sigmoid(a)
+
+    def derivative(self, a, y):
+        return y * (1 - y)
+
+    def second_derivative(self, a, y):
+        return y * (1 - y) * (1 - 2 * y)
+
+
+class Tanh(Activation):
+    """f(a) = tanh(a),  f' = 1 - y^2,  f'' = -2 y (1 - y^2)."""
+    name = "tanh"
+
+    def forward(self, a):
+        return np.tanh(a)
+
+    def derivative(self, a, y):
+        return 1 - y * y
+
+    def second_derivative(self, a, y):
+        return -2 * y * (1 - y * y)
+
+
+class ReLU(Activation):
+    """f(a) = max(a, 0),  f' = [a > 0],  f'' = 0 (everywhere but the kink at 0)."""
+    name = "relu"
+
+    def forward(self, a):
+        return np.maximum(a, 0)
+
+    def derivative(self, a, y):
+        return (a > 0).astype(a.dtype)
+
+    def second_derivative(self, a, y):
+        return np.zeros_like(a)
+
+
+class LeakyReLU(Activation):
+    """f(a) = a if a > 0 else alpha*a,  f' = 1 or alpha,  f'' = 0."""
+    name = "leaky_relu"
+
+    def __init__(self, alpha=0.01):
+        alpha = float(alpha)
+        if not (np.isfinite(alpha) and 0 <= alpha < 1):
+            raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
+        self.alpha = alpha
+
+    def forward(self, a):
+        return np.where(a > 0, a, a * a.dtype.type(self.alpha))
+
+    def derivative(self, a, y):
+        return np.where(a > 0, 1, self.alpha).astype(a.dtype)
+
+    def second_derivative(self, a, y):
+        return np.zeros_like(a)
+
+    def get_config(self):
+        return {"name": self.name, "alpha": self.alpha}
+
+
+class ELU(Activation):
+    """f(a) = a if a > 0 else alpha*(exp(a) - 1)
+    f'  = 1 if a > 0 else y + alpha          (= alpha*exp(a))
+    f'' = 0 if a > 0 else y + alpha
+    """
+    name = "elu"
+
+    def __init__(self, alpha=1.0):
+        alpha = float(alpha)
+        if not (np.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha must be a finite number > 0, got {alpha}")
+        self.alpha = alpha
+
+    def forward(self, a):
+        return np.where(a > 0, a, a.dtype.type(self.alpha) * np.expm1(np.minimum(a, 0)))
+
+    def derivative(self, a, y):
+        return np.where(a > 0, 1, y + a.dtype.type(self.alpha)).astype(a.dtype)
+
+    def second_derivative(self, a, y):
+        return np.where(a > 0, 0, y + a.dtype.type(self.alpha)).astype(a.dtype)
+
+    def get_config(self):
+        return {"name": self.name, "alpha": self.alpha}
+
+
+class Softplus(Activation):
+    """f(a) = log(1 + exp(a)) = logaddexp(0, a),  f' = sigmoid(a),  f'' = s(1-s)."""
+    name = "softplus"
+
+    def forward(self, a):
+        return np.logaddexp(a.dtype.type(0), a)
+
+    def derivative(self, a, y):
+        return stable_sigmoid(a)
+
+    def second_derivative(self, a, y):
+        s = stable_sigmoid(a)
+        return s * (1 - s)
+
+
+ACTIVATIONS = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus)}
+ACTIVATIONS["linear"] = Identity
+
+
+def get_activation(spec) -> Activation:
+    """An Activation from a name ("relu"), a config dict ({"name": "elu", "alpha": 0.5}),
+    an Activation instance (returned as is) or None (identity)."""
+    if spec is None:
+        return Identity()
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        name = spec.pop("name", None)
+        if name not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+        return ACTIVATIONS[name](**spec)
+    if isinstance(spec, str):
+        if spec not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {spec!r}")
+        return ACTIVATIONS[spec]()
+    raise TypeError(f"activation must be a name, a dict or an Activation, got {type(spec).__name__}")

@@ -1,0 +1,60 @@
+"""Weight initializers. Each takes (n_in, n_out, rng, dtype) and returns an (n_in, n_out) array.
+
+    glorot_uniform  U(-l, l), l = sqrt(6 / (n_in + n_out))      Glorot & Bengio 2010
+    glorot_normal   N(0, 2 / (n_in + n_out))
+    he_normal       N(0, 2 / n_in)                             He et al. 2015 (relu)
+    he_uniform      U(-l, l), l = sqrt(6 / n_in)
+    lecun_normal    N(0, 1 / n_in)                             LeCun et al. 1998
+    zeros           all zeros
+"""
+import numpy as np
+
+from ._validation import as_generator, check_dtype, check_positive_int
+
+
+def glorot_uniform(n_in, n_out, rng, dtype=np.float32):
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, size=(n_in, n_out)).astype(dtype)
+
+
+def glorot_normal(n_in, n_out, rng, dtype=np.float32):
+    return (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / (n_in + n_out))).astype(dtype)
+
+
+def he_normal(n_in, n_out, rng, dtype=np.float32):
+    return (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)).astype(dtype)
+
+
+def he_uniform(n_in, n_out, rng, dtype=np.float32):
+    limit = np.sqrt(6.0 / n_in)
+    return rng.uniform(-limit, limit, size=(n_in, n_out)).astype(dtype)
+
+
+def lecun_normal(n_in, n_out, rng, dtype=np.float32):
+    return (rng.standard_normal((n_in, n_out)) * np.sqrt(1.0 / n_in)).astype(dtype)
+
+
+def zeros(n_in, n_out, rng=None, dtype=np.float32):
+    return np.zeros((n_in, n_out), dtype=dtype)
+
+
+INITIALIZERS = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_normal, he_uniform,
+                                        lecun_normal, zeros)}
+INITIALIZERS["xavier_uniform"] = glorot_uniform
+INITIALIZERS["xavier_normal"] = glorot_normal
+
+# Default per activation: He for the relu family, Glorot for saturating ones.
+_HE_FAMILY = {"relu", "leaky_relu", "elu"}
+
+
+def default_init_for(activation_name):
+    return "he_normal" if activation_name in _HE_FAMILY else "glorot_uniform"
+
+
+def initialize(init, n_in, n_out, rng=None, dtype=np.float32):
+    """Draw an (n_in, n_out) weight matrix with the named initializer."""
+    if not isinstance(init, str) or init not in INITIALIZERS:
+        raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {init!r}")
+    n_in = check_positive_int(n_in, "n_in")
+    n_out = check_positive_int(n_out, "n_out")
+    return INITIALIZERS[init](n_in, n_out, as_generator(rng), check_dtype(dtype))

@@ -1,0 +1,222 @@
+"""Layers with explicit forward and backward passes.
+
+The protocol (DESIGN.md):
+
+    layer.named_parameters() -> [(name, Parameter)]
+    layer.forward(x, training=True) -> y         caches what backward needs on self
+    layer.backward(dy) -> dx                     ADDS into each Parameter.grad, returns dL/dx
+
+Batch is the first axis. A layer keeps the input/outputs of its last forward pass, so backward
+must follow the forward it belongs to.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import get_activation
+from .initializers import default_init_for, initialize
+from .io import register
+from .parameter import Parameter, unique
+from ._validation import as_generator, check_dtype, check_positive_int
+
+
+class Layer:
+    """Base class. Subclasses override forward/backward and, if they own weights, named_parameters."""
+
+    def named_parameters(self):
+        return []
+
+    def parameters(self):
+        return unique(p for _, p in self.named_parameters())
+
+    def forward(self, x, *, training=True):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x, *, training=False):
+        return self.forward(x, training=training)
+
+    def get_config(self, ctx):
+        """Constructor arguments as JSON-able values (sub-objects through ctx.encode)."""
+        return {}
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+@register
+class Dense(Layer):
+    """Fully connected layer  y = f(x W + b).
+
+    Shapes:  x (B, n_in)   W (n_in, n_out)   b (n_out,)   a, y (B, n_out)
+
+    Backward, given dy = dL/dy (B, n_out):
+        da = dy * f'(a)                 (B, n_out)
+        dW += x^T da                    (n_in, n_out)
+        db += sum over the batch of da  (n_out,)
+        dx  = da W^T                    (B, n_in)
+    """
+
+    def __init__(self, n_in, n_out, activation="identity", *, init=None, rng=None,
+                 dtype=np.float32):
+        self.n_in = check_positive_int(n_in, "n_in")
+        self.n_out = check_positive_int(n_out, "n_out")
+        self.activation = get_activation(activation)
+        self.init = init or default_init_for(self.activation.name)
+        dtype = check_dtype(dtype)
+        self.W = Parameter(initialize(self.init, self.n_in, self.n_out, as_generator(rng), dtype))
+        self.b = Parameter(np.zeros(self.n_out, dtype=dtype))
+        self.x = self.a = self.y = None
+
+    def named_parameters(self):
+        return [("W", self.W), ("b", self.b)]
+
+    def forward(self, x, *, training=True):
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise ValueError(f"Dense expects input of shape (batch, {self.n_in}), got {x.shape}")
+        self.x = x
+        self.a = x @ self.W.value + self.b.value
+        self.y = self.activation.forward(self.a)
+        return self.y
+
+    def backward(self, dy):
+        da = dy * self.activation.derivative(self.a, self.y)
+        return self.backward_preactivation(da)
+
+    def backward_preactivation(self, da):
+        """The affine part of backward, given da = dL/da directly (penalties on a use this)."""
+        self.W.grad += self.x.T @ da
+        self.b.grad += da.sum(axis=0)
+        return da @ self.W.value.T
+
+    def get_config(self, ctx):
+        return {"n_in": self.n_in, "n_out": self.n_out,
+                "activation": self.activation.get_config(), "init": self.init}
+
+    def __repr__(self):
+        return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"
+
+
+@register
+class TiedDense(Layer):
+    """A decoder layer that reuses a Dense layer's weights transposed:  y = f(x W_s^T + c).
+
+    W_s (n_in_s, n_out_s) is the *same* Parameter as source.W; c (n_in_s,) is this layer's own bias.
+    Shapes:  x (B, n_out_s)   a, y (B, n_in_s)
+
+    Backward, given dy (B, n_in_s):
+        da = dy * f'(a)                 (B, n_in_s)
+        dW_s += da^T x                  (n_in_s, n_out_s)   (= (x^T da)^T, added to the shared grad)
+        dc += sum over the batch of da  (n_in_s,)
+        dx  = da W_s                    (B, n_out_s)
+    Because backward adds into the shared Parameter, W_s.grad ends up as the sum of the encoder's
+    and the decoder's contributions, which is the gradient of the loss with respect to the tie.
+    """
+
+    def __init__(self, source, activation="identity", *, dtype=None):
+        if not isinstance(source, Dense):
+            raise TypeError(f"source must be a Dense layer to tie to, got {type(source).__name__}")
+        self.source = source
+        self.n_in, self.n_out = source.n_out, source.n_in
+        self.activation = get_activation(activation)
+        self.b = Parameter(np.zeros(self.n_out, dtype=dtype or source.W.value.dtype))
+        self.x = self.a = self.y = None
+
+    @property
+    def W(self):
+        return self.source.W
+
+    def named_parameters(self):
+        return [("W", self.source.W), ("b", self.b)]
+
+    def forward(self, x, *, training=True):
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise ValueError(f"TiedDense expects input of shape (batch, {self.n_in}), got {x.shape}")
+        self.x = x
+        self.a = x @ self.source.W.value.T + self.b.value
+        self.y = self.activation.forward(self.a)
+        return self.y
+
+    def backward(self, dy):
+        da = dy * self.activation.derivative(self.a, self.y)
+        self.source.W.grad += da.T @ self.x
+        self.b.grad += da.sum(axis=0)
+        return da @ self.source.W.value
+
+    def get_config(self, ctx):
+        return {"source": ctx.encode(self.source), "activation": self.activation.get_config()}
+
+    def __repr__(self):
+        return f"TiedDense({self.n_in}, {self.n_out}, activation={self.activation.name!r}, tied)"
+
+
+@register
+class Sequential(Layer):
+    """Layers applied in order: forward left to right, backward right to left (chain rule)."""
+
+    def __init__(self, layers):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a Layer, got {type(layer).__name__}")
+        self.layers = layers
+
+    def named_parameters(self):
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
+                for name, p in layer.named_parameters()]
+
+    def forward(self, x, *, training=True):
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def get_config(self, ctx):
+        return {"layers": [ctx.encode(layer) for layer in self.layers]}
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner}\n])"
+
+
+def _sublayers(layer):
+    return getattr(layer, "layers", None)
+
+
+def input_dim(layer):
+    """Number of input features of a layer stack (first layer that declares n_in), or None."""
+    subs = _sublayers(layer)
+    if subs is None:
+        return getattr(layer, "n_in", None)
+    for sub in subs:
+        n = input_dim(sub)
+        if n is not None:
+            return n
+    return None
+
+
+def output_dim(layer):
+    """Number of output features of a layer stack (last layer that declares n_out), or None."""
+    subs = _sublayers(layer)
+    if subs is None:
+        return getattr(layer, "n_out", None)
+    for sub in reversed(subs):
+        n = output_dim(sub)
+        if n is not None:
+            return n
+    return None

@@ -1,0 +1,152 @@
+"""Losses: forward(output, target) -> float, backward() -> dL/d output.
+
+``output`` is what the network's last layer produces; ``predict(output)`` turns it into the
+prediction a user sees (identity for MSE, sigmoid for BCE on logits, softmax for cross-entropy).
+
+reduction (MSE and BCE):
+    "mean"  mean over batch and features   L = 1/(B D) sum_bd l_bd   (default; what "MSE" usually means)
+    "sum"   sum over features, mean over batch   L = 1/B sum_bd l_bd  (used by the VAE's ELBO)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import stable_sigmoid
+from .io import register
+
+_REDUCTIONS = ("mean", "sum")
+
+
+class Loss:
+    name = "loss"
+
+    def __init__(self, reduction="mean"):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+    def _scale(self, output):
+        """1/(B D) for "mean", 1/B for "sum"."""
+        B = output.shape[0]
+        D = output[0].size if self.reduction == "mean" else 1
+        return 1.0 / (B * D)
+
+    @staticmethod
+    def _check(output, target):
+        if output.shape != target.shape:
+            raise ValueError(f"target must have the output's shape {output.shape}, got {target.shape}")
+
+    def predict(self, output):
+        return output
+
+    def get_config(self, ctx):
+        return {"reduction": self.reduction}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(reduction={self.reduction!r})"
+
+
+@register
+class MSE(Loss):
+    """Squared error  L = c * sum_bd (o_bd - t_bd)^2,  c = 1/(B D) ("mean") or 1/B ("sum").
+
+    dL/do = 2 c (o - t)        (B, D)
+    """
+    name = "mse"
+
+    def forward(self, output, target):
+        self._check(output, target)
+        self.diff = output - target
+        self.c = output.dtype.type(self._scale(output))
+        return float(self.c * np.vdot(self.diff, self.diff))
+
+    def backward(self):
+        return (2 * self.c) * self.diff
+
+
+@register
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy on logits z against targets t in [0, 1].
+
+    Per element:  l = log(1 + exp(z)) - t z     (= -t log s - (1-t) log(1-s), s = sigmoid(z))
+    computed as np.logaddexp(0, z) - t z: no exp overflow, no log(0).
+    L = c * sum_bd l_bd;   dL/dz = c (sigmoid(z) - t)      (B, D)
+    """
+    name = "bce"
+
+    def forward(self, output, target):
+        self._check(output, target)
+        self.z, self.t = output, target
+        self.c = output.dtype.type(self._scale(output))
+        per_element = np.logaddexp(output.dtype.type(0), output) - target * output
+        return float(self.c * per_element.sum())
+
+    def backward(self):
+        return self.c * (stable_sigmoid(self.z) - self.t)
+
+    def predict(self, output):
+        return stable_sigmoid(output)
+
+
+def log_softmax(z):
+    """log softmax along the last axis: z - max - log(sum(exp(z - max)))."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(z):
+    return np.exp(log_softmax(z))
+
+
+@register
+class SoftmaxCrossEntropy(Loss):
+    """Softmax cross-entropy on logits z (B, K) with integer labels y (B,).
+
+    L = -1/B sum_b log softmax(z_b)[y_b]
+    dL/dz = 1/B (softmax(z) - onehot(y))      (B, K)
+    """
+    name = "softmax_cross_entropy"
+
+    def __init__(self):
+        super().__init__("mean")
+
+    def forward(self, output, target):
+        target = np.asarray(target)
+        if target.shape != (output.shape[0],) or target.dtype.kind not in "iu":
+            raise ValueError(f"target must be integer labels of shape ({output.shape[0]},), "
+                             f"got {target.dtype} {target.shape}")
+        if target.size and (target.min() < 0 or target.max() >= output.shape[1]):
+            raise ValueError(f"target labels must lie in [0, {output.shape[1]}), "
+                             f"got range [{target.min()}, {target.max()}]")
+        self.labels = target
+        self.logp = log_softmax(output)
+        B = output.shape[0]
+        return float(-self.logp[np.arange(B), target].sum() / B)
+
+    def backward(self):
+        B = self.logp.shape[0]
+        grad = np.exp(self.logp)
+        grad[np.arange(B), self.labels] -= 1
+        grad /= B
+        return grad
+
+    def predict(self, output):
+        return softmax(output)
+
+    def get_config(self, ctx):
+        return {}
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"
+
+
+LOSSES = {"mse": MSE, "bce": BinaryCrossEntropy, "softmax_cross_entropy": SoftmaxCrossEntropy}
+
+
+def get_loss(spec):
+    """A Loss from a name ("mse", "bce", "softmax_cross_entropy") or a Loss instance."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, str) and spec in LOSSES:
+        return LOSSES[spec]()
+    raise ValueError(f"loss must be one of {sorted(LOSSES)} or a Loss, got {spec!r}")

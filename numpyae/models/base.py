@@ -1,0 +1,125 @@
+"""Model: what fit(), the gradient checker and save/load need from every model.
+
+A model subclass implements
+    forward_loss(x, y=None, *, training=True) -> dict   loss terms, "loss" is the total; no grads
+    loss_and_grad(x, y=None) -> dict                    zeroes grads, forward, backward (grads filled)
+and lists its layers in ``named_children()``. train_step() is one optimizer step; models with
+several optimizers (the adversarial autoencoder) override it.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..parameter import unique
+from .._validation import check_array, check_labels, check_positive_int
+
+
+class Model:
+    #: names of the loss terms this model reports; "loss" (the total) is always first
+    terms = ("loss",)
+    #: whether the model needs labels y (classifier, conditional VAE)
+    needs_labels = False
+
+    # ---- parameters -------------------------------------------------------------------
+    def named_children(self):
+        """[(name, Layer)] in a fixed order; parameters are named "<child>.<param>"."""
+        raise NotImplementedError
+
+    def named_parameters(self):
+        return [(f"{cname}.{pname}", p) for cname, child in self.named_children()
+                for pname, p in child.named_parameters()]
+
+    def named_parameters_unique(self):
+        seen, out = set(), []
+        for name, p in self.named_parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append((name, p))
+        return out
+
+    def parameters(self):
+        return unique(p for _, p in self.named_parameters())
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    @property
+    def dtype(self):
+        return self.parameters()[0].value.dtype.type
+
+    def astype(self, dtype):
+        """A deep copy with every Parameter cast to dtype (ties preserved)."""
+        other = copy.deepcopy(self)
+        for p in other.parameters():
+            p.astype(dtype)
+        return other
+
+    def n_parameters(self):
+        return sum(p.value.size for p in self.parameters())
+
+    # ---- input checks -----------------------------------------------------------------
+    input_dim = None
+    n_classes = None
+
+    def check_input(self, X, name="X"):
+        """X as a 2-D array of the model's dtype with input_dim features, or a clear error."""
+        return check_array(X, name, ndim=2, n_features=self.input_dim, dtype=self.dtype)
+
+    def check_labels(self, y, n, name="y"):
+        if y is None:
+            if self.needs_labels:
+                raise ValueError(f"{name} is required: {type(self).__name__} trains on labels")
+            return None
+        return check_labels(y, name, n=n, n_classes=self.n_classes)
+
+    # ---- losses -----------------------------------------------------------------------
+    def forward_loss(self, x, y=None, *, training=True):
+        raise NotImplementedError
+
+    def loss_and_grad(self, x, y=None):
+        raise NotImplementedError
+
+    def train_step(self, x, y, optimizer):
+        """One step: gradients of the batch loss, then the optimizer update. Returns the terms.
+
+        Raises before the update if the loss or any gradient is not finite, so the parameters
+        stay at their last good values (fit() adds the epoch and step to the message).
+        """
+        terms = self.loss_and_grad(x, y)
+        check_finite_step(terms, self.named_parameters_unique())
+        optimizer.step()
+        return terms
+
+    def evaluate(self, X, y=None, *, batch_size=1024):
+        """Mean of each loss term over X (inference mode: no corruption, no grads)."""
+        X = self.check_input(X)
+        y = self.check_labels(y, len(X))
+        batch_size = check_positive_int(batch_size, "batch_size")
+        totals, n = {}, len(X)
+        for start in range(0, n, batch_size):
+            xb = X[start:start + batch_size]
+            yb = None if y is None else y[start:start + batch_size]
+            for k, v in self.forward_loss(xb, yb, training=False).items():
+                totals[k] = totals.get(k, 0.0) + float(v) * len(xb)
+        return {k: v / n for k, v in totals.items()}
+
+    # ---- persistence ------------------------------------------------------------------
+    def save(self, path):
+        from ..io import save_model
+        return save_model(self, path)
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN or inf; the message names the quantity (and, from fit, where)."""
+
+
+def check_finite_step(terms, named_parameters):
+    for k, v in terms.items():
+        if not np.isfinite(v):
+            raise NonFiniteError(f"loss term {k!r} is {v}")
+    for name, p in named_parameters:
+        if not np.isfinite(p.grad).all():
+            raise NonFiniteError(f"gradient of {name} contains NaN or inf")

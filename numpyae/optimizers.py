@@ -1,0 +1,148 @@
+"""Optimizers update a list of Parameters in place from their .grad. They know nothing else.
+
+SGD with momentum mu, learning rate lr, L2 weight decay wd (added to the gradient):
+    g = grad + wd * w
+    v = mu * v + g
+    step = g + mu * v   (Nesterov)   or   v   (classical momentum; = g when mu = 0)
+    w -= lr * step
+
+Adam (Kingma & Ba 2015), step t = 1, 2, ...:
+    g = grad + wd * w                        (Adam: L2 through the gradient)
+    m = b1 m + (1 - b1) g
+    v = b2 v + (1 - b2) g^2
+    w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+AdamW (Loshchilov & Hutter 2019) decouples the decay:  w -= lr * wd * w  before the Adam step,
+with the Adam moments built from the raw gradient.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .parameter import Parameter, unique
+from ._validation import check_nonnegative_float
+
+
+class Optimizer:
+    def __init__(self, parameters, lr):
+        params = unique(parameters)
+        if not params:
+            raise ValueError("parameters must be a non-empty list of Parameters, got none")
+        for i, p in enumerate(params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"parameters[{i}] must be a Parameter, got {type(p).__name__}")
+        self.parameters = params
+        self.lr = check_nonnegative_float(lr, "lr")
+        if self.lr == 0:
+            raise ValueError("lr must be > 0, got 0")
+
+    def zero_grad(self):
+        for p in self.parameters:
+            p.zero_grad()
+
+    def step(self):
+        raise NotImplementedError
+
+    # state for checkpoints: a flat dict of arrays and numbers
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class SGD(Optimizer):
+    def __init__(self, parameters, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(parameters, lr)
+        self.momentum = check_nonnegative_float(momentum, "momentum")
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
+        self.velocity = [np.zeros_like(p.value) for p in self.parameters]
+
+    def step(self):
+        for p, v in zip(self.parameters, self.velocity):
+            g = p.grad
+            if self.weight_decay:
+                g = g + self.weight_decay * p.value
+            if self.momentum:
+                v *= self.momentum
+                v += g
+                g = g + self.momentum * v if self.nesterov else v
+            p.value -= self.lr * g
+
+    def state_dict(self):
+        return {f"velocity.{i}": v for i, v in enumerate(self.velocity)}
+
+    def load_state_dict(self, state):
+        for i, v in enumerate(self.velocity):
+            v[...] = state[f"velocity.{i}"]
+
+
+class Adam(Optimizer):
+    decoupled = False
+
+    def __init__(self, parameters, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(parameters, lr)
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair of floats, got {betas!r}") from None
+        for name, b in (("betas[0]", b1), ("betas[1]", b2)):
+            if not 0 <= b < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {b}")
+        self.b1, self.b2 = b1, b2
+        self.eps = check_nonnegative_float(eps, "eps")
+        self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
+        self.t = 0
+        self.m = [np.zeros_like(p.value) for p in self.parameters]
+        self.v = [np.zeros_like(p.value) for p in self.parameters]
+
+    def step(self):
+        self.t += 1
+        b1, b2, t = self.b1, self.b2, self.t
+        # Fold both bias corrections into the step size (same update, fewer array passes):
+        #   lr * m_hat / (sqrt(v_hat) + eps) = lr_t * m / (sqrt(v) + eps * sqrt(1 - b2^t)),
+        #   lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)
+        root = math.sqrt(1 - b2 ** t)  # Python floats: no float64 upcast of float32 arrays
+        lr_t = self.lr * root / (1 - b1 ** t)
+        eps_t = self.eps * root
+        for p, m, v in zip(self.parameters, self.m, self.v):
+            g = p.grad
+            if self.weight_decay:
+                if self.decoupled:
+                    p.value *= 1 - self.lr * self.weight_decay
+                else:
+                    g = g + self.weight_decay * p.value
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            p.value -= lr_t * m / (np.sqrt(v) + eps_t)
+
+    def state_dict(self):
+        state = {"t": np.array(self.t)}
+        state.update({f"m.{i}": m for i, m in enumerate(self.m)})
+        state.update({f"v.{i}": v for i, v in enumerate(self.v)})
+        return state
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            m[...] = state[f"m.{i}"]
+            v[...] = state[f"v.{i}"]
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay:  w -= lr * wd * w, then the Adam step on the raw gradient."""
+    decoupled = True
+
+    def __init__(self, parameters, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(parameters, lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
