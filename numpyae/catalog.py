@@ -45,6 +45,13 @@ def _overcomplete(rng):
     return model, unit_inputs(rng, d=4), None
 
 
+@case("autoencoder (tied, deep)")
+def _tied(rng):
+    model = mlp_autoencoder([6, 5, 3], activation="tanh", code_activation="sigmoid", loss="bce",
+                            tied=True, rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
 def run_all(tol=1e-6, seed=0, out=print):
     """Check every case; print one row per model and parameter. Returns True if all pass."""
     from .gradcheck import check_model

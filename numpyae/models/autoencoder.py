@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..io import register
-from ..layers import Dense, Layer, Sequential, input_dim, output_dim
+from ..layers import Dense, Layer, Sequential, TiedDense, input_dim, output_dim
 from ..losses import get_loss
 from .._validation import as_generator, check_dtype, check_positive_int
 from .base import Model
@@ -79,7 +79,7 @@ class Autoencoder(Model):
 
 
 def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", loss="bce",
-                    output_activation=None, init=None, rng=None, dtype=np.float32):
+                    output_activation=None, tied=False, init=None, rng=None, dtype=np.float32):
     """A symmetric MLP autoencoder from layer sizes.
 
     sizes=[64, 32, 16] builds  64 -> 32 -> 16 (code) -> 32 -> 64.
@@ -89,6 +89,8 @@ def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", los
     code_activation    the code layer
     loss               "bce" (decoder emits logits, reconstruct applies the sigmoid) or "mse"
     output_activation  last decoder layer; default identity for "bce", sigmoid for "mse"
+    tied               decoder layer i reuses encoder layer (n-1-i)'s W transposed (TiedDense),
+                       with its own bias: half the weights, and the classic RBM-style autoencoder
     """
     try:
         sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
@@ -107,6 +109,10 @@ def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", los
     enc = [Dense(sizes[i], sizes[i + 1], activation if i < n - 1 else code_activation,
                  init=init, rng=rng, dtype=dtype) for i in range(n)]
     back = sizes[::-1]
-    dec = [Dense(back[i], back[i + 1], activation if i < n - 1 else output_activation,
-                 init=init, rng=rng, dtype=dtype) for i in range(n)]
+    dec_activations = [activation] * (n - 1) + [output_activation]
+    if tied:
+        dec = [TiedDense(enc[n - 1 - i], dec_activations[i]) for i in range(n)]
+    else:
+        dec = [Dense(back[i], back[i + 1], dec_activations[i], init=init, rng=rng, dtype=dtype)
+               for i in range(n)]
     return Autoencoder(Sequential(enc), Sequential(dec), loss)
