@@ -101,6 +101,18 @@ class Adam(Optimizer):
         self.t = 0
         self.m = [np.zeros_like(p.value) for p in self.parameters]
         self.v = [np.zeros_like(p.value) for p in self.parameters]
+        # Scratch arrays as large as the largest parameter, reused by every step: the update
+        # below then runs entirely in place (no temporaries the size of a weight matrix).
+        self._scratch = {}
+
+    def _work(self, p, k=0):
+        """Scratch array number k of p's shape and dtype (a view into one buffer per dtype)."""
+        dt = p.value.dtype
+        buf = self._scratch.get((dt, k))
+        if buf is None:
+            size = max(q.value.size for q in self.parameters if q.value.dtype == dt)
+            buf = self._scratch[(dt, k)] = np.empty(size, dtype=dt)
+        return buf[:p.value.size].reshape(p.value.shape)
 
     def step(self):
         self.t += 1
@@ -112,17 +124,28 @@ class Adam(Optimizer):
         lr_t = self.lr * root / (1 - b1 ** t)
         eps_t = self.eps * root
         for p, m, v in zip(self.parameters, self.m, self.v):
-            g = p.grad
+            g, w, s = p.grad, p.value, self._work(p)
             if self.weight_decay:
                 if self.decoupled:
-                    p.value *= 1 - self.lr * self.weight_decay
+                    w *= 1 - self.lr * self.weight_decay
                 else:
-                    g = g + self.weight_decay * p.value
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
-            p.value -= lr_t * m / (np.sqrt(v) + eps_t)
+                    g = np.multiply(w, self.weight_decay, out=self._work(p, 1))
+                    g += p.grad                               # g = grad + wd w (grad untouched)
+            # m = b1 m + (1 - b1) g   as   m += (1 - b1) (g - m)
+            np.subtract(g, m, out=s)
+            s *= 1 - b1
+            m += s
+            # v = b2 v + (1 - b2) g^2   as   v += (1 - b2) (g^2 - v)
+            np.multiply(g, g, out=s)
+            s -= v
+            s *= 1 - b2
+            v += s
+            # w -= lr_t m / (sqrt(v) + eps_t)
+            np.sqrt(v, out=s)
+            s += eps_t
+            np.divide(m, s, out=s)
+            s *= lr_t
+            w -= s
 
     def state_dict(self):
         state = {"t": np.array(self.t)}

@@ -67,7 +67,7 @@ class Autoencoder(Model):
         self.zero_grad()
         terms = self.forward_loss(x, y, training=True)
         dh = self.decoder.backward(self.loss.backward())
-        self.encoder.backward(dh)
+        self.encoder.backward_parameters(dh)   # x is data: dL/dx is not needed
         return terms
 
     def get_config(self, ctx):
