@@ -318,3 +318,49 @@ def test_fit_without_shuffle_trains_on_views_of_the_data():
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(p.value, q.value)
     np.testing.assert_array_equal(X, X0)
+
+
+# ---- no subnormal optimizer state -------------------------------------------------------------
+
+def subnormal_count(arrays):
+    tiny = np.finfo(np.float32).tiny
+    return sum(int(((a != 0) & (np.abs(a) < tiny)).sum()) for a in arrays)
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: Adam(ps, lr=1e-3),
+    lambda ps: Adam(ps, lr=1e-3, betas=(0.5, 0.9)),
+    lambda ps: SGD(ps, lr=1e-3, momentum=0.9),
+], ids=["adam", "adam-fast-decay", "sgd-momentum"])
+def test_state_of_parameters_whose_gradient_stops_never_goes_subnormal(make_opt):
+    """A dead unit's moments decay geometrically; left alone they would become subnormal
+    floats (a slow path on x86). The optimizer flushes them to 0 first, and the weights end
+    where the textbook update puts them (the flushed values move a weight by < 1e-20)."""
+    rng = np.random.default_rng(8)
+    p = numpyae.Parameter(rng.normal(size=(20, 10)).astype(np.float32))
+    opt = make_opt([p])
+    state = opt.m + opt.v if isinstance(opt, Adam) else opt.velocity
+    w0 = p.value.astype(np.float64)
+    g = (rng.normal(size=p.shape) * 1e-3).astype(np.float32)
+    grads = [g.astype(np.float64)] + [np.zeros(p.shape)] * 3000   # then the unit dies
+    for step, gt in enumerate(grads):
+        p.grad[...] = gt
+        opt.step()
+        assert subnormal_count(state) == 0, f"subnormal state after step {step + 1}"
+    if isinstance(opt, Adam):
+        ref = textbook_adam(w0, grads, opt.lr, opt.b1, opt.b2, opt.eps, 0.0, False)
+    else:
+        ref, vel = w0.copy(), np.zeros(p.shape)
+        for gt in grads:
+            vel = opt.momentum * vel + gt
+            ref = ref - opt.lr * vel
+    np.testing.assert_allclose(p.value, ref, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(p.value, w0, rtol=0, atol=1e-6)     # it did move
+
+
+def test_flush_period_leaves_room_before_the_subnormal_range():
+    from numpyae.optimizers import FLUSH_BELOW_TINY, flush_period
+    assert flush_period(0.0) is None
+    for decay in (0.5, 0.9, 0.99, 0.999):
+        n = flush_period(decay)
+        assert n >= 1 and decay ** (2 * n) >= 1 / FLUSH_BELOW_TINY * 0.99
