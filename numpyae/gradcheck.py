@@ -57,7 +57,8 @@ def numerical_gradient(f, x, h=None, order=4, *, return_noise=False):
     to a loss of 1) are then still measured to ~1e-9 relative error instead of ~1e-6.
 
     With return_noise=True also returns, per entry, the round-off the formula can carry:
-        noise_i = (eps * sum_k |c_k f_k|  +  eps |x_i| * slope * sum_k |c_k|) / denominator
+        noise_i = (u * sum_k |c_k f_k|  +  u |x_i| * slope * sum_k |c_k|) / denominator
+    with u = F_ULPS * eps (a forward pass is many sums; its result carries several ulps)
     (f_k the stencil's function values, c_k its weights; the second term is the rounding of the
     perturbed point itself when x_i +- k d falls into a coarser binade).
     A gradient entry much smaller than noise_i / 1e-7 cannot be checked to 1e-7 relative error
@@ -76,7 +77,8 @@ def numerical_gradient(f, x, h=None, order=4, *, return_noise=False):
     h = default_step(order) if h is None else check_nonnegative_float(h, "h")
     if h == 0:
         raise ValueError("h must be > 0")
-    eps = np.finfo(np.float64).eps
+    # A loss computed through layers of sums carries a few ulps, not one: budget F_ULPS of them.
+    eps = F_ULPS * np.finfo(np.float64).eps
     grad = np.zeros(x.shape, dtype=np.float64)
     noise = np.zeros(x.shape, dtype=np.float64)
     it = np.nditer(x, flags=["multi_index"])
@@ -109,6 +111,9 @@ def numerical_gradient(f, x, h=None, order=4, *, return_noise=False):
         x[i] = old
     return (grad, noise) if return_noise else grad
 
+
+#: Round-off budget of one evaluation of f, in ulps of |f| (a forward pass is many sums).
+F_ULPS = 8
 
 #: The relative accuracy a correct gradient reaches in float64 (DESIGN.md: <= 1e-7 is right).
 RESOLUTION = 1e-7
