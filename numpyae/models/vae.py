@@ -132,7 +132,7 @@ class Gaussian(Likelihood):
 
     Fixed variance (learn_variance=False): s = logvar for every feature.
     Learned variance: one log-variance per feature, s = lo + softplus(u - lo), u (D,) a Parameter,
-    lo = min_logvar. The soft floor keeps s > lo (sigma > exp(lo/2)): pixels that are always 0
+    lo = min_logvar. The soft floor keeps s >= lo (sigma >= exp(lo/2)): pixels that are always 0
     would otherwise drive sigma -> 0 and the likelihood to infinity. It is smooth, so the
     gradient never dies at the bound:
         dR/do = (o - x) exp(-s) / B                                        (B, D)
