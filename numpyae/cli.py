@@ -78,6 +78,18 @@ def _print_curve(history, key, every=10):
     print(f"{key} by epoch: " + "  ".join(f"{i + 1}:{values[i]:.2f}" for i in picks))
 
 
+#: Documented result of `python -m numpyae train --model vae --dataset digits --latent 2` with the
+#: default settings (Bernoulli decoder, beta 1, 60 epochs, batch 32, lr 3e-3): the test negative
+#: ELBO ends below this many nats per digit. Measured: 24.65 (seed 0), 24.64, 25.09, 24.89
+#: (seeds 1-3, each with its own train/test split).
+VAE_DIGITS_NEG_ELBO_BOUND = 25.5
+
+
+def _vae_defaults(args):
+    return (args.latent, args.likelihood, args.beta, args.kl_warmup, args.epochs,
+            args.batch_size, args.lr) == (2, "bernoulli", 1.0, 0, 60, 32, 3e-3)
+
+
 def train_vae(args, conditional=False):
     from . import Adam, fit
     from .models import mlp_cvae, mlp_vae
@@ -121,6 +133,11 @@ def train_vae(args, conditional=False):
     print(f"test negative ELBO (nats per digit, mean of 10 eps draws): {before['neg_elbo']:.2f} before training -> {after['neg_elbo']:.2f} "
           f"after {history.epochs} epochs (reconstruction {after['reconstruction']:.2f} + KL "
           f"{after['kl']:.2f}); falls: {'yes' if falls else 'NO'}")
+    if not conditional and _vae_defaults(args):
+        below = after["neg_elbo"] < VAE_DIGITS_NEG_ELBO_BOUND
+        print(f"documented bound for these defaults: test negative ELBO < "
+              f"{VAE_DIGITS_NEG_ELBO_BOUND} nats: {'yes' if below else 'NO'}")
+        falls = falls and below
     print(f"test log p(x) importance-sampled with K={args.iw_samples}: {float(logp.mean()):.2f} "
           f"(>= -negative ELBO {-after['neg_elbo']:.2f}, as it should be)")
     if conditional:

@@ -352,3 +352,23 @@ def test_cli_cvae_writes_class_rows(tmp_path, capsys):
                  "--out", str(tmp_path)])
     assert code == 0 and "requested class" in capsys.readouterr().out
     assert (next(tmp_path.iterdir()) / "samples_by_class.png").stat().st_size > 0
+
+
+def test_generative_plots():
+    from numpyae.plotting import (plot_codes_over_prior, plot_image_rows, plot_interpolation,
+                                  plot_latent_manifold)
+    model = mlp_vae([64, 8, 2], seed=0)
+    ax = plot_latent_manifold(model.decode, n=4)
+    assert ax.images[0].get_array().shape == (4 * 9 + 1, 4 * 9 + 1)
+    ax = plot_latent_manifold(model.decode, n=3, extent=(-2, 2))
+    assert "-2.00" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="decode"):
+        plot_latent_manifold(lambda Z: np.zeros((1, 64)), n=3)
+    rows = np.random.default_rng(0).uniform(size=(3, 5, 64))
+    ax = plot_image_rows(rows, row_labels=["a", "b", "c"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="row_labels"):
+        plot_image_rows(rows, row_labels=[1])
+    assert plot_interpolation(rows[0]).get_title() == "latent interpolation"
+    ax = plot_codes_over_prior(rows[0, :, :2], rows[1, :, :2], labels=np.arange(5))
+    assert len(ax.collections) == 2
