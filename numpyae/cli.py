@@ -93,8 +93,8 @@ def _vae_defaults(args):
 def train_vae(args, conditional=False):
     from . import Adam, fit
     from .models import mlp_cvae, mlp_vae
-    from .plotting import (plot_history, plot_image_rows, plot_images, plot_interpolation,
-                           plot_latent, plot_latent_manifold, plot_reconstructions)
+    from .plotting import (plot_history, plot_image_rows, plot_images, plot_latent,
+                           plot_latent_manifold, plot_reconstructions)
 
     X, y, X_tr, X_te, y_tr, y_te = _digits_split(args)
     sizes = [64, 128, args.latent]
@@ -163,8 +163,8 @@ def train_vae(args, conditional=False):
         _save_figure(plot_latent(mu, y, title=f"posterior means of all {len(X)} digits"),
                      os.path.join(run, "latent_scatter.png"))
         a, b = np.flatnonzero(y_te == 0)[0], np.flatnonzero(y_te == 6)[0]
-        _save_figure(plot_interpolation(model.interpolate(X_te[a], X_te[b], 10),
-                                        title="interpolation between the posterior means of a 0 and a 6"),
+        _save_figure(plot_image_rows(model.interpolate(X_te[a], X_te[b], 10)[None],
+                                     title="interpolation between the posterior means of a 0 and a 6"),
                      os.path.join(run, "interpolation.png"))
         if args.latent == 2:
             _save_figure(plot_latent_manifold(model.decode, n=15,

@@ -172,7 +172,8 @@ def plot_latent_manifold(decode, *, n=15, extent=None, image_shape=None, ax=None
 
 
 def plot_image_rows(rows, *, row_labels=None, image_shape=None, ax=None, title=None):
-    """One row of images per entry of rows (R, C, D) (e.g. CVAE samples, one row per class).
+    """One row of images per entry of rows (R, C, D) (e.g. CVAE samples, one row per class;
+    an interpolation strip is rows=images[None]).
     row_labels (R,) are written at the left of each row."""
     plt = _plt()
     rows = np.asarray(rows)
@@ -195,12 +196,6 @@ def plot_image_rows(rows, *, row_labels=None, image_shape=None, ax=None, title=N
     if title:
         ax.set_title(title)
     return ax
-
-
-def plot_interpolation(images, *, image_shape=None, ax=None, title="latent interpolation"):
-    """A strip of images (n, D): e.g. vae.interpolate(x_a, x_b, n), left end to right end."""
-    images = np.asarray(images)
-    return plot_image_rows(images[None], image_shape=image_shape, ax=ax, title=title)
 
 
 def plot_codes_over_prior(codes, prior_samples, labels=None, *, ax=None,

@@ -355,8 +355,7 @@ def test_cli_cvae_writes_class_rows(tmp_path, capsys):
 
 
 def test_generative_plots():
-    from numpyae.plotting import (plot_codes_over_prior, plot_image_rows, plot_interpolation,
-                                  plot_latent_manifold)
+    from numpyae.plotting import plot_codes_over_prior, plot_image_rows, plot_latent_manifold
     model = mlp_vae([64, 8, 2], seed=0)
     ax = plot_latent_manifold(model.decode, n=4)
     assert ax.images[0].get_array().shape == (4 * 9 + 1, 4 * 9 + 1)
@@ -369,6 +368,6 @@ def test_generative_plots():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="row_labels"):
         plot_image_rows(rows, row_labels=[1])
-    assert plot_interpolation(rows[0]).get_title() == "latent interpolation"
+    assert plot_image_rows(rows[:1], title="strip").get_title() == "strip"
     ax = plot_codes_over_prior(rows[0, :, :2], rows[1, :, :2], labels=np.arange(5))
     assert len(ax.collections) == 2
