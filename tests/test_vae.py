@@ -371,3 +371,8 @@ def test_generative_plots():
     assert plot_image_rows(rows[:1], title="strip").get_title() == "strip"
     ax = plot_codes_over_prior(rows[0, :, :2], rows[1, :, :2], labels=np.arange(5))
     assert len(ax.collections) == 2
+
+
+def test_numpy_integer_seed_saves(tmp_path):
+    model = mlp_vae([6, 3], seed=np.int64(5))
+    assert nae.load(model.save(tmp_path / "m.npz")).seed == model.seed == 6

@@ -112,7 +112,7 @@ class AAE(Model):
         self.prior = get_prior(prior, self.code_dim)
         self.loss = get_loss(loss)
         self.adv_loss = BinaryCrossEntropy(reduction="mean")
-        self.seed = seed if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
+        self.seed = int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
         self.rng = as_generator(seed, "seed")
 
     def named_children(self):

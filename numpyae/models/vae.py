@@ -262,7 +262,7 @@ class VAE(Model):
             raise ValueError(f"kl_warmup must be an int >= 0 (steps), got {kl_warmup!r}")
         self.kl_warmup = int(kl_warmup)
         self.step = int(step)
-        self.seed = seed if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
+        self.seed = int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
         self.rng = as_generator(seed, "seed")
         self.eps = None
 
