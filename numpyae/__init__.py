@@ -10,6 +10,10 @@ from .models import Autoencoder, Model, NonFiniteError, mlp_autoencoder
 from .optimizers import SGD, Adam, AdamW
 from .parameter import Parameter
 from .training import Callback, EarlyStopping, History, fit
+from .losses import GaussianNLL
+from .models import (AAE, CVAE, VAE, AAEPhase, KLTerm, PhaseOptimizers, mlp_aae, mlp_cvae,
+                     mlp_vae)
+from .priors import GaussianMixture, StandardGaussian, mmd2, prior_distance
 
 __version__ = "0.1.0"
 
@@ -19,4 +23,8 @@ __all__ = [
     "Sequential", "TiedDense", "SoftmaxCrossEntropy", "check_directional", "check_gradient", "check_layer", "check_model",
     "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
     "numerical_gradient", "relative_error", "train_validation_split",
+]
+__all__ += [
+    "AAE", "AAEPhase", "CVAE", "GaussianMixture", "GaussianNLL", "KLTerm", "PhaseOptimizers",
+    "StandardGaussian", "VAE", "mlp_aae", "mlp_cvae", "mlp_vae", "mmd2", "prior_distance",
 ]
