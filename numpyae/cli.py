@@ -103,7 +103,8 @@ def study_latent(args):
     epochs = args.epochs or 150
     start = time.perf_counter()
     log = None if args.quiet else (lambda line: print(line, flush=True))
-    rows = latent_size_study(X, y, sizes=sizes, epochs=epochs, seed=args.seed, log=log)
+    rows = latent_size_study(X, y, sizes=sizes, epochs=epochs, probe_epochs=args.probe_epochs,
+                             seed=args.seed, log=log)
     run = _run_dir(args.out, "study-latent")
     table = _write_table(run, "latent_study", rows, LATENT_COLUMNS, LATENT_FORMATS)
     _save_figure(plot_latent_study(rows), os.path.join(run, "latent_study.png"))
@@ -127,6 +128,8 @@ def study_pretraining(args):
     summary, per_seed = pretraining_study(X, y, fractions=args.fractions, seeds=seeds,
                                           sizes=[X.shape[1]] + args.hidden,
                                           activation=args.activation, epochs=epochs,
+                                          pretrain_epochs=args.pretrain_epochs,
+                                          finetune_epochs=args.pretrain_epochs,
                                           split_seed=args.seed, log=log)
     run = _run_dir(args.out, "study-pretraining")
     table = _write_table(run, "pretraining_study", summary, PRETRAIN_COLUMNS)
@@ -135,8 +138,8 @@ def study_pretraining(args):
     _save_figure(plot_pretraining_study(per_seed), os.path.join(run, "pretraining_study.png"))
     arch = "-".join(str(s) for s in [X.shape[1]] + args.hidden)
     print(f"\npretraining study on {args.dataset}: 20% test split (stratified); encoder {arch} "
-          f"{args.activation}; greedy layer-wise pretraining + fine-tuning on the unlabeled "
-          f"training images, then Adam lr 3e-3, {epochs} epochs of 16 on the labeled subset for "
+          f"{args.activation}; greedy layer-wise pretraining + fine-tuning ({args.pretrain_epochs}"
+          f" epochs each, Adam lr 3e-3) on the unlabeled training images, then Adam lr 3e-3, {epochs} epochs of 16 on the labeled subset for "
           f"both classifiers; mean ± std over {len(seeds)} seeds\n")
     print(table)
     print(f"\ntotal {time.perf_counter() - start:.0f} s; run folder: {run}")
@@ -177,6 +180,11 @@ def build_parser():
                         "pretraining: each classifier, default 100)")
     s.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="latent: code sizes (default 2 4 8 16 32)")
+    s.add_argument("--probe-epochs", type=int, default=100,
+                   help="latent: epochs of the logistic-regression probe")
+    s.add_argument("--pretrain-epochs", type=int, default=30,
+                   help="pretraining: epochs of every greedy stage and of the autoencoder "
+                        "fine-tuning")
     s.add_argument("--seeds", type=int, default=5, help="pretraining: number of seeds")
     s.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1],
                    help="pretraining: labeled fractions of the training split")

@@ -72,10 +72,26 @@ class PCA:
     def reconstruct(self, X):
         return self.inverse_transform(self.transform(X))
 
-    def reconstruction_error(self, X):
-        """Mean squared error per entry of the rank-k reconstruction of X (same scale as MSE)."""
+    def reconstruction_error(self, X, n_components=None):
+        """Mean squared error per entry of the rank-k reconstruction of X (same scale as MSE).
+
+        n_components: use only the first k <= self.n_components components (default: all), so
+        one fit gives the whole error-versus-k curve.
+        """
+        self._check_fitted()
         X = check_array(X, "X", ndim=2, n_features=self.n_features_, dtype=np.float64)
-        return float(np.mean((self.reconstruct(X) - X) ** 2))
+        V = self._top(n_components)
+        Xc = X - self.mean_
+        return float(np.mean((Xc @ V.T @ V - Xc) ** 2))
+
+    def _top(self, n_components):
+        if n_components is None:
+            return self.components_
+        k = check_positive_int(n_components, "n_components")
+        if k > self.n_components:
+            raise ValueError(f"n_components must be <= the {self.n_components} fitted components, "
+                             f"got {k}")
+        return self.components_[:k]
 
     def __repr__(self):
         return f"PCA(n_components={self.n_components})"
@@ -142,9 +158,14 @@ def decoder_subspace(model):
     return W if getattr(layer, "source", None) is not None else W.T
 
 
-def pca_subspace_angles(model, X):
+def pca_subspace_angles(model, data):
     """Principal angles between a linear autoencoder's decoder subspace and PCA's top-k
-    subspace of X (k = the code size). Near zero when the autoencoder has learned PCA."""
+    subspace (k = the code size). Near zero when the autoencoder has learned PCA.
+
+    data: the inputs X (PCA is fitted on them), or an already fitted PCA with at least k
+    components (its first k are used), to avoid refitting when checking during training.
+    """
     U = decoder_subspace(model)
-    pca = PCA(U.shape[1]).fit(X)
-    return principal_angles(U, pca.components_.T)
+    k = U.shape[1]
+    pca = data if isinstance(data, PCA) else PCA(k).fit(data)
+    return principal_angles(U, pca._top(k).T)
