@@ -10,6 +10,9 @@ from .models import Autoencoder, Model, NonFiniteError, mlp_autoencoder
 from .optimizers import SGD, Adam, AdamW
 from .parameter import Parameter
 from .training import Callback, EarlyStopping, History, fit
+from .models import Classifier, mlp_classifier
+from .pca import PCA, linear_autoencoder, pca_subspace_angles, principal_angles
+from .pretraining import greedy_pretrain, pretrain_and_finetune, stack_autoencoders
 
 __version__ = "0.1.0"
 
@@ -20,3 +23,6 @@ __all__ = [
     "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
     "numerical_gradient", "relative_error", "train_validation_split",
 ]
+__all__ += ["Classifier", "PCA", "greedy_pretrain", "linear_autoencoder", "mlp_classifier",
+            "pca_subspace_angles", "pretrain_and_finetune", "principal_angles",
+            "stack_autoencoders"]

@@ -182,10 +182,10 @@ def build_parser():
                    help="latent: code sizes (default 2 4 8 16 32)")
     s.add_argument("--probe-epochs", type=int, default=100,
                    help="latent: epochs of the logistic-regression probe")
-    s.add_argument("--pretrain-epochs", type=int, default=30,
+    s.add_argument("--pretrain-epochs", type=int, default=60,
                    help="pretraining: epochs of every greedy stage and of the autoencoder "
                         "fine-tuning")
-    s.add_argument("--seeds", type=int, default=5, help="pretraining: number of seeds")
+    s.add_argument("--seeds", type=int, default=10, help="pretraining: number of seeds")
     s.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1],
                    help="pretraining: labeled fractions of the training split")
     s.add_argument("--hidden", type=int, nargs="+", default=[48, 24],
