@@ -57,11 +57,12 @@ class PCA:
         if self.components_ is None:
             raise RuntimeError("PCA is not fitted: call fit(X) first")
 
-    def transform(self, X):
-        """Coordinates of X in the principal directions  (N, D) -> (N, k)."""
+    def transform(self, X, n_components=None):
+        """Coordinates of X in the principal directions  (N, D) -> (N, k)
+        (the first n_components <= k of them if given)."""
         self._check_fitted()
         X = check_array(X, "X", ndim=2, n_features=self.n_features_, dtype=np.float64)
-        return (X - self.mean_) @ self.components_.T
+        return (X - self.mean_) @ self._top(n_components).T
 
     def inverse_transform(self, Z):
         """Points of the principal subspace from coordinates  (N, k) -> (N, D)."""

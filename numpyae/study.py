@@ -110,7 +110,8 @@ def _mse(model, X):
 
 # ---- latent size --------------------------------------------------------------------------
 
-LATENT_COLUMNS = ["code size", "method", "train MSE", "test MSE", "probe accuracy", "seconds"]
+LATENT_COLUMNS = ["code size", "method", "train MSE", "test MSE", "probe accuracy",
+                  "dead outputs", "seconds"]
 LATENT_FORMATS = {"train MSE": ".5f", "test MSE": ".5f", "probe accuracy": ".3f", "seconds": ".1f"}
 
 
@@ -127,6 +128,9 @@ def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
     train/test MSE       reconstruction error per pixel on each split
     probe accuracy       logistic regression (probe_accuracy) on the k-d codes or PCA features,
                          trained on the training split, scored on the test split
+    dead outputs         output units stuck at 0 on every training image although their pixel
+                         is nonzero in some (a relu output unit whose pre-activation went
+                         negative for all inputs gets no gradient again); "" for PCA
     """
     X, y = _check_xy(X, y)
     sizes = [check_positive_int(k, "sizes[i]") for k in sizes]
@@ -134,14 +138,15 @@ def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
     X_tr, X_te, y_tr, y_te = _split(X, y, test_fraction, rng)
     n_classes = int(y.max()) + 1
     rows = []
+    pca = PCA(max(sizes)).fit(X_tr)  # one SVD; the first k components are PCA with k
     for k in sizes:
         t = time.perf_counter()
-        pca = PCA(k).fit(X_tr)
-        acc = probe_accuracy(pca.transform(X_tr), y_tr, pca.transform(X_te), y_te,
+        acc = probe_accuracy(pca.transform(X_tr, k), y_tr, pca.transform(X_te, k), y_te,
                              n_classes=n_classes, epochs=probe_epochs, seed=rng)
-        rows.append({"code size": k, "method": "PCA", "train MSE": pca.reconstruction_error(X_tr),
-                     "test MSE": pca.reconstruction_error(X_te), "probe accuracy": acc,
-                     "seconds": time.perf_counter() - t})
+        rows.append({"code size": k, "method": "PCA",
+                     "train MSE": pca.reconstruction_error(X_tr, k),
+                     "test MSE": pca.reconstruction_error(X_te, k), "probe accuracy": acc,
+                     "dead outputs": "", "seconds": time.perf_counter() - t})
         if log:
             log(_latent_line(rows[-1]))
         for out in output_activations:
@@ -155,15 +160,25 @@ def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
                                  n_classes=n_classes, epochs=probe_epochs, seed=rng)
             rows.append({"code size": k, "method": f"AE ({out} output)",
                          "train MSE": _mse(model, X_tr), "test MSE": _mse(model, X_te),
-                         "probe accuracy": acc, "seconds": time.perf_counter() - t})
+                         "probe accuracy": acc, "dead outputs": dead_outputs(model, X_tr),
+                         "seconds": time.perf_counter() - t})
             if log:
                 log(_latent_line(rows[-1]))
     return rows
 
 
+def dead_outputs(model, X, tol=1e-6):
+    """Number of reconstruction units that are <= tol on every row of X although X's column is
+    nonzero somewhere: pixels the model can no longer produce."""
+    X_hat = model.reconstruct(X)
+    return int(np.sum(np.all(X_hat <= tol, axis=0) & np.any(X > tol, axis=0)))
+
+
 def _latent_line(r):
+    dead = f"  dead outputs {r['dead outputs']}" if r.get("dead outputs", "") != "" else ""
     return (f"k={r['code size']:<3d} {r['method']:20s} train MSE {r['train MSE']:.5f}  test MSE "
-            f"{r['test MSE']:.5f}  probe accuracy {r['probe accuracy']:.3f}  ({r['seconds']:.1f} s)")
+            f"{r['test MSE']:.5f}  probe accuracy {r['probe accuracy']:.3f}{dead}  "
+            f"({r['seconds']:.1f} s)")
 
 
 def plot_latent_study(rows, *, fig=None):
@@ -181,8 +196,12 @@ def plot_latent_study(rows, *, fig=None):
         ax1.plot(ks, [r["test MSE"] for r in rs], "o-", color=color, label=f"{m} test")
         ax1.plot(ks, [r["train MSE"] for r in rs], "--", color=color, alpha=0.7, label=f"{m} train")
         ax2.plot(ks, [r["probe accuracy"] for r in rs], "o-", color=color, label=m)
+    sizes = sorted({r["code size"] for r in rows})
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([str(k) for k in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("code size k")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -281,7 +300,8 @@ def plot_pretraining_study(per_seed, *, ax=None):
     ax.set_xticks(range(len(fracs)))
     ax.set_xticklabels([f"{f:.0%} labels" for f in fracs])
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
+    lowest = min(min(r["pretrained acc"], r["random-init acc"]) for r in per_seed)
+    ax.set_ylim(max(0.0, lowest - 0.1), 1)
     ax.set_title("pretrained encoder vs random initialization")
     ax.legend(fontsize=8)
     return ax

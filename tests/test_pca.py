@@ -34,6 +34,8 @@ def test_pca_error_falls_with_k_and_vanishes_at_full_rank():
     assert pca4.reconstruction_error(X) == pytest.approx(errors[2], rel=1e-10)
     np.testing.assert_allclose(np.mean((pca4.reconstruct(X) - X) ** 2), errors[2], rtol=1e-10)
     assert pca4.transform(X[:5]).shape == (5, 4)
+    np.testing.assert_allclose(np.abs(full.transform(X[:5], 4)), np.abs(pca4.transform(X[:5])),
+                               rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="fitted components"):
         pca4.reconstruction_error(X, 5)
 

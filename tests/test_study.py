@@ -6,7 +6,8 @@ import pytest
 
 from numpyae import load_digits
 from numpyae.cli import main
-from numpyae.study import (LATENT_COLUMNS, format_markdown, labeled_subset, latent_size_study,
+from numpyae import mlp_autoencoder
+from numpyae.study import (LATENT_COLUMNS, dead_outputs, format_markdown, labeled_subset, latent_size_study,
                            plot_latent_study, plot_pretraining_study, pretraining_study,
                            probe_accuracy, write_csv)
 
@@ -48,6 +49,19 @@ def test_probe_separates_informative_from_noise_features():
     assert good > 0.95 and bad < 0.6
 
 
+def test_dead_outputs_counts_relu_units_stuck_at_zero(digits):
+    X, _ = digits
+    model = mlp_autoencoder([64, 8], loss="mse", output_activation="relu", rng=0)
+    assert dead_outputs(model, X) < 64
+    live = np.any(X > 1e-6, axis=0)
+    model.decoder[0].b.value[:10] = -1e3   # ten output units can never fire again
+    assert dead_outputs(model, X) >= int(live[:10].sum())
+    model.decoder[0].b.value[:] = -1e3
+    assert dead_outputs(model, X) == int(live.sum())
+    sigmoid = mlp_autoencoder([64, 8], loss="mse", output_activation="sigmoid", rng=0)
+    assert dead_outputs(sigmoid, X) == 0
+
+
 def test_latent_size_study_small(digits):
     X, y = digits
     rows = latent_size_study(X, y, sizes=(2, 8), hidden=16, epochs=3, probe_epochs=5, seed=0)
@@ -55,6 +69,7 @@ def test_latent_size_study_small(digits):
     assert [r["method"] for r in rows[:3]] == ["PCA", "AE (sigmoid output)", "AE (relu output)"]
     for r in rows:
         assert set(LATENT_COLUMNS) <= set(r)
+        assert (r["dead outputs"] == "") if r["method"] == "PCA" else r["dead outputs"] >= 0
         assert 0 < r["train MSE"] < 0.2 and 0 < r["test MSE"] < 0.2
         assert 0 <= r["probe accuracy"] <= 1
     pca = [r for r in rows if r["method"] == "PCA"]
