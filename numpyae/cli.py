@@ -125,17 +125,21 @@ def study_pretraining(args):
     epochs = args.epochs or 100
     start = time.perf_counter()
     log = None if args.quiet else (lambda line: print(line, flush=True))
+    histories = {}
     summary, per_seed = pretraining_study(X, y, fractions=args.fractions, seeds=seeds,
                                           sizes=[X.shape[1]] + args.hidden,
                                           activation=args.activation, epochs=epochs,
                                           pretrain_epochs=args.pretrain_epochs,
                                           finetune_epochs=args.pretrain_epochs,
-                                          split_seed=args.seed, log=log)
+                                          split_seed=args.seed, log=log, histories=histories)
     run = _run_dir(args.out, "study-pretraining")
     table = _write_table(run, "pretraining_study", summary, PRETRAIN_COLUMNS)
     _write_table(run, "pretraining_per_seed", per_seed, PRETRAIN_SEED_COLUMNS,
                  {"pretrained acc": ".3f", "random-init acc": ".3f"})
     _save_figure(plot_pretraining_study(per_seed), os.path.join(run, "pretraining_study.png"))
+    from .pretraining import plot_stage_histories
+    _save_figure(plot_stage_histories(histories[seeds[0]]),
+                 os.path.join(run, f"pretraining_histories_seed{seeds[0]}.png"))
     arch = "-".join(str(s) for s in [X.shape[1]] + args.hidden)
     print(f"\npretraining study on {args.dataset}: 20% test split (stratified); encoder {arch} "
           f"{args.activation}; greedy layer-wise pretraining + fine-tuning ({args.pretrain_epochs}"

@@ -237,3 +237,24 @@ def pretrain_and_finetune(X, sizes, *, pretrain_epochs=20, finetune_epochs=20, b
     histories["fine-tune"] = fit(model, X, opt, epochs=finetune_epochs, batch_size=batch_size,
                                  validation_data=validation_data, seed=seed, progress=progress)
     return model, histories
+
+
+def plot_stage_histories(histories, *, keys=("loss", "val_loss"), fig=None):
+    """One panel per stage ("stage 1", ..., "fine-tune"): its loss curves. Returns the Figure.
+
+    histories: the dict pretrain_and_finetune returns (or a list of History objects). Stages
+    have different losses (BCE on pixels, MSE on codes), hence separate panels.
+    """
+    import matplotlib.pyplot as plt
+    from .plotting import plot_history
+    items = list(histories.items()) if isinstance(histories, dict) else \
+        [(f"stage {i + 1}", h) for i, h in enumerate(histories)]
+    if not items:
+        raise ValueError("histories must hold at least one History, got none")
+    if fig is None:
+        fig = plt.figure(figsize=(3.6 * len(items), 3.2))
+    axes = np.atleast_1d(fig.subplots(1, len(items)))
+    for ax, (name, history) in zip(axes, items):
+        plot_history(history, [k for k in keys if k in history] or None, ax=ax, title=name)
+    fig.tight_layout()
+    return fig

@@ -229,7 +229,7 @@ def _mean_spread(values):
 def pretraining_study(X, y, *, fractions=(0.05, 0.1), seeds=(0, 1, 2, 3, 4), sizes=(64, 48, 24),
                       activation="sigmoid", pretrain_epochs=30, finetune_epochs=30,
                       pretrain_lr=3e-3, epochs=100, batch_size=16, lr=3e-3, test_fraction=0.2,
-                      split_seed=0, log=None):
+                      split_seed=0, log=None, histories=None):
     """Unsupervised pretraining, then supervision on a few labels, against random initialization.
 
     One stratified train/test split (split_seed). For every seed:
@@ -240,6 +240,8 @@ def pretraining_study(X, y, *, fractions=(0.05, 0.1), seeds=(0, 1, 2, 3, 4), siz
          architecture, random init, same seed) trained on the subset with the same budget:
          Adam(lr), `epochs` epochs of `batch_size`; scored on the test split.
     Returns (summary_rows, per_seed_rows). Spread is the sample standard deviation over seeds.
+    histories: optionally a dict, filled with seed -> {"stage 1": History, ..., "fine-tune": ...}
+    (the autoencoder's pretraining and fine-tuning records).
     """
     X, y = _check_xy(X, y)
     sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
@@ -250,9 +252,12 @@ def pretraining_study(X, y, *, fractions=(0.05, 0.1), seeds=(0, 1, 2, 3, 4), siz
     per_seed = []
     for seed in seeds:
         rng = as_generator(seed, "seeds[i]")
-        ae, _ = pretrain_and_finetune(X_tr, sizes, activation=activation,
-                                      pretrain_epochs=pretrain_epochs,
-                                      finetune_epochs=finetune_epochs, lr=pretrain_lr, seed=rng)
+        ae, stage_histories = pretrain_and_finetune(X_tr, sizes, activation=activation,
+                                                    pretrain_epochs=pretrain_epochs,
+                                                    finetune_epochs=finetune_epochs,
+                                                    lr=pretrain_lr, seed=rng)
+        if histories is not None:
+            histories[seed] = stage_histories
         for frac in fractions:
             idx = labeled_subset(y_tr, frac, rng)
             accs = {}

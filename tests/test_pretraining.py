@@ -4,7 +4,8 @@ import pytest
 import numpyae
 from numpyae import SGD, Adam, TiedDense, check_model, load_digits, mlp_autoencoder
 from numpyae.pretraining import (PretrainedStack, default_stage_builder, greedy_pretrain,
-                                 make_optimizer, pretrain_and_finetune, stack_autoencoders)
+                                 make_optimizer, plot_stage_histories, pretrain_and_finetune,
+                                 stack_autoencoders)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,9 @@ def test_pretrain_and_finetune_histories(digits):
     assert histories["fine-tune"].epochs == 3 and "val_reconstruction" in histories["fine-tune"]
     assert histories["fine-tune"]["loss"][-1] < histories["fine-tune"]["loss"][0]
     assert model.reconstruct(X_val).shape == X_val.shape and model.code_dim == 12
+    fig = plot_stage_histories(histories)
+    assert [ax.get_title() for ax in fig.axes] == ["stage 1", "stage 2", "fine-tune"]
+    assert all(len(ax.lines) == 2 for ax in fig.axes)  # loss and val_loss
 
 
 def test_custom_stage_builders_tied_and_sgd(digits, tmp_path):

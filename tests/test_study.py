@@ -80,9 +80,13 @@ def test_latent_size_study_small(digits):
 
 def test_pretraining_study_small(digits):
     X, y = digits
+    histories = {}
     summary, per_seed = pretraining_study(X, y, fractions=(0.1, 0.2), seeds=(0, 1),
-                                          sizes=(64, 16), pretrain_epochs=2, finetune_epochs=1,
-                                          epochs=3, batch_size=16)
+                                          sizes=(64, 16, 8), pretrain_epochs=2, finetune_epochs=1,
+                                          epochs=3, batch_size=16, histories=histories)
+    assert sorted(histories) == [0, 1]
+    assert list(histories[0]) == ["stage 1", "stage 2", "fine-tune"]
+    assert histories[0]["stage 1"].epochs == 2 and histories[0]["fine-tune"].epochs == 1
     assert len(per_seed) == 4 and len(summary) == 2
     assert summary[0]["labeled fraction"] == "10%" and summary[0]["seeds"] == 2
     assert summary[0]["labels"] < summary[1]["labels"]
@@ -93,7 +97,7 @@ def test_pretraining_study_small(digits):
     assert len(ax.patches) == 4
 
 
-def test_cli_study_commands_write_run_folders(tmp_path, capsys):
+def test_cli_study_latent_writes_a_run_folder(tmp_path, capsys):
     assert main(["study", "latent", "--sizes", "2", "--epochs", "1", "--probe-epochs", "2",
                  "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -101,10 +105,14 @@ def test_cli_study_commands_write_run_folders(tmp_path, capsys):
     (run,) = [d for d in os.listdir(tmp_path) if d.startswith("study-latent")]
     assert sorted(os.listdir(tmp_path / run)) == ["latent_study.csv", "latent_study.md",
                                                   "latent_study.png"]
+
+
+def test_cli_study_pretraining_writes_a_run_folder(tmp_path, capsys):
     assert main(["study", "pretraining", "--seeds", "2", "--fractions", "0.05", "--epochs", "2",
                  "--pretrain-epochs", "1", "--hidden", "8", "--out", str(tmp_path),
                  "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "| labeled fraction |" in out and "| 5%" in out
     (run,) = [d for d in os.listdir(tmp_path) if d.startswith("study-pretraining")]
-    assert "pretraining_study.md" in os.listdir(tmp_path / run)
+    assert {"pretraining_study.md", "pretraining_study.csv", "pretraining_per_seed.csv",
+            "pretraining_histories_seed0.png"} <= set(os.listdir(tmp_path / run))
