@@ -178,3 +178,18 @@ def test_default_builder_and_bad_input(digits):
         stack_autoencoders([mlp_autoencoder([8, 4]), mlp_autoencoder([3, 2])])
     with pytest.raises(TypeError, match="stages\\[0\\] must be an Autoencoder"):
         stack_autoencoders([object()])
+
+
+def test_weight_decay_reaches_every_stage_and_the_fine_tuning(digits):
+    """L2 weight decay comes from the optimizer (g = grad + wd * w): with it, every stage and
+    the fine-tuned stack end up with smaller weights than the same run without it."""
+    X, _ = digits
+    norms = {}
+    for wd in (0.0, 0.05):
+        result = greedy_pretrain(X, [64, 16, 8], epochs=4, lr=3e-3, weight_decay=wd, seed=0)
+        model, _ = pretrain_and_finetune(X, [64, 16, 8], pretrain_epochs=4, finetune_epochs=4,
+                                         lr=3e-3, weight_decay=wd, seed=0)
+        norms[wd] = ([np.linalg.norm(s.encoder[0].W.value) for s in result.stages],
+                     np.linalg.norm(model.encoder[0].W.value))
+    assert all(a < b for a, b in zip(norms[0.05][0], norms[0.0][0]))
+    assert norms[0.05][1] < norms[0.0][1]
