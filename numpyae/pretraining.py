@@ -57,7 +57,10 @@ def default_stage_builder(stage, *, activation="relu", loss="bce", tied=False, d
 
 
 def make_optimizer(spec, parameters, *, lr=1e-3, weight_decay=0.0):
-    """An Optimizer from a name ("adam", "sgd", "adamw") or a callable(parameters) -> Optimizer."""
+    """An Optimizer from a name ("adam", "sgd", "adamw"), an Optimizer class (given lr and
+    weight_decay) or a callable(parameters) -> Optimizer (which sets its own lr and decay)."""
+    if isinstance(spec, type) and issubclass(spec, Optimizer):
+        return spec(parameters, lr=lr, weight_decay=weight_decay)
     if callable(spec) and not isinstance(spec, type):
         opt = spec(parameters)
         if not isinstance(opt, Optimizer):
@@ -224,8 +227,21 @@ def pretrain_and_finetune(X, sizes, *, pretrain_epochs=20, finetune_epochs=20, b
 
     Returns (model, histories): histories maps "stage 1", ..., "stage k" and "fine-tune" to their
     History objects. Extra keyword arguments (builder, activation, loss, tied, dtype) go to
-    greedy_pretrain.
+    greedy_pretrain. Per-stage lists (epochs, lr, ...) are for greedy_pretrain only: the
+    fine-tuning needs single values (finetune_lr, batch_size, optimizer, weight_decay).
+
+    Example, with denoising or sparse stages from your own builder:
+        builder = lambda n_in, n_out, rng: mlp_autoencoder([n_in, n_out], activation="sigmoid",
+                                                           code_activation="sigmoid", rng=rng)
+        model, histories = pretrain_and_finetune(X, [64, 48, 24], builder=builder)
     """
+    for name, value in (("batch_size", batch_size), ("optimizer", optimizer),
+                        ("weight_decay", weight_decay),
+                        ("lr", lr if finetune_lr is None else finetune_lr)):
+        if isinstance(value, (list, tuple)):
+            raise ValueError(f"{name} must be a single value for the fine-tuning, got a list "
+                             f"{value!r}; call greedy_pretrain for per-stage settings"
+                             + (" or pass finetune_lr" if name == "lr" else ""))
     result = greedy_pretrain(X, sizes, epochs=pretrain_epochs, batch_size=batch_size,
                              optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                              validation_data=validation_data, seed=seed, progress=progress,

@@ -100,6 +100,10 @@ def test_trains_on_digits_and_round_trips(tmp_path):
     loaded = numpyae.load(path)
     assert isinstance(loaded, Classifier)
     np.testing.assert_array_equal(loaded.logits(X), clf.logits(X))
+    logreg = Classifier(Sequential([]), Dense(64, 10, rng=0), freeze_encoder=True)
+    loaded = numpyae.load(logreg.save(tmp_path / "logreg.npz"))
+    assert loaded.freeze_encoder and loaded.input_dim == 64
+    np.testing.assert_array_equal(loaded.predict_proba(X), logreg.predict_proba(X))
 
 
 def test_bad_input():

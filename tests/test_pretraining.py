@@ -172,6 +172,13 @@ def test_default_builder_and_bad_input(digits):
     with pytest.raises(ValueError, match="64 -> 16 -> 64"):
         greedy_pretrain(X, [64, 16], builder=lambda a, b, rng: mlp_autoencoder([64, 8], rng=rng),
                         epochs=1)
+    with pytest.raises(TypeError, match="builder must be callable"):
+        greedy_pretrain(X, [64, 16], builder=3, epochs=1)
+    with pytest.raises(ValueError, match="pass finetune_lr"):
+        pretrain_and_finetune(X, [64, 16, 8], lr=[1e-3, 1e-3])
+    assert isinstance(make_optimizer(SGD, mlp_autoencoder([4, 2]).parameters(), lr=0.1), SGD)
+    with pytest.raises(TypeError, match="must return a numpyae Optimizer"):
+        make_optimizer(lambda ps: None, mlp_autoencoder([4, 2]).parameters())
     with pytest.raises(ValueError, match="optimizer must be one of"):
         make_optimizer("rmsprop", mlp_autoencoder([4, 2]).parameters())
     with pytest.raises(ValueError, match="stages\\[1\\] must take"):
