@@ -80,6 +80,13 @@ def cmd_gradcheck(args):
     return 0 if run_all(tol=args.tol, seed=args.seed) else 1
 
 
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {value}")
+    return value
+
+
 def _load_dataset(name):
     from . import load_digits
     if name == "digits":
@@ -97,21 +104,38 @@ def _write_table(run, stem, rows, columns, formats=None):
 
 
 def study_latent(args):
-    from .study import LATENT_COLUMNS, LATENT_FORMATS, latent_size_study, plot_latent_study
+    from .study import (LATENT_COLUMNS, LATENT_FORMATS, LATENT_SUMMARY_COLUMNS,
+                        LATENT_TABLE_COLUMNS, latent_size_study, plot_latent_study,
+                        summarize_latent)
     X, y = _load_dataset(args.dataset)
     sizes = args.sizes or [2, 4, 8, 16, 32]
     epochs = args.epochs or 150
+    n_seeds = args.seeds or 3
+    seeds = list(range(args.seed, args.seed + n_seeds))
     start = time.perf_counter()
     log = None if args.quiet else (lambda line: print(line, flush=True))
-    rows = latent_size_study(X, y, sizes=sizes, epochs=epochs, probe_epochs=args.probe_epochs,
-                             seed=args.seed, log=log)
+    rows = []
+    for seed in seeds:
+        if log:
+            log(f"seed {seed}")
+        rows += latent_size_study(X, y, sizes=sizes, epochs=epochs,
+                                  probe_epochs=args.probe_epochs, seed=seed, log=log)
+    numeric, table_rows = summarize_latent(rows)
     run = _run_dir(args.out, "study-latent")
-    table = _write_table(run, "latent_study", rows, LATENT_COLUMNS, LATENT_FORMATS)
+    _write_table(run, "latent_study_per_seed", rows, LATENT_COLUMNS, LATENT_FORMATS)
+    from .study import format_markdown, write_csv
+    table = format_markdown(table_rows, LATENT_TABLE_COLUMNS)
+    with open(os.path.join(run, "latent_study.md"), "w") as f:
+        f.write(table + "\n")
+    write_csv(numeric, LATENT_SUMMARY_COLUMNS, os.path.join(run, "latent_study.csv"))
     _save_figure(plot_latent_study(rows), os.path.join(run, "latent_study.png"))
-    print(f"\nlatent-size study on {args.dataset}: {len(X)} images, 20% held out (stratified, "
-          f"seed {args.seed}); autoencoders {X.shape[1]}-64-k-64-{X.shape[1]} (relu hidden, linear "
-          f"code, MSE), Adam lr 3e-3, {epochs} epochs of 32; probe = logistic regression on "
-          f"standardized codes/features\n")
+    spread = "mean ± sample std over" if n_seeds > 1 else "one seed:"
+    print(f"\nlatent-size study on {args.dataset}: {len(X)} images, 20% held out (stratified); "
+          f"autoencoders {X.shape[1]}-64-k-64-{X.shape[1]} (relu hidden, linear code, MSE), "
+          f"Adam lr 3e-3, {epochs} epochs of 32 for every size; PCA fitted on the training "
+          f"split; probe = logistic regression on standardized codes/features; dead outputs = "
+          f"output units stuck at 0 on every training image; {spread} seeds "
+          f"{', '.join(map(str, seeds))} (split, init, shuffling)\n")
     print(table)
     print(f"\ntotal {time.perf_counter() - start:.0f} s; run folder: {run}")
     return 0
@@ -121,7 +145,7 @@ def study_pretraining(args):
     from .study import (PRETRAIN_COLUMNS, PRETRAIN_SEED_COLUMNS, plot_pretraining_study,
                         pretraining_study)
     X, y = _load_dataset(args.dataset)
-    seeds = list(range(args.seed, args.seed + args.seeds))
+    seeds = list(range(args.seed, args.seed + (args.seeds or 10)))
     epochs = args.epochs or 100
     start = time.perf_counter()
     log = None if args.quiet else (lambda line: print(line, flush=True))
@@ -189,7 +213,8 @@ def build_parser():
     s.add_argument("--pretrain-epochs", type=int, default=60,
                    help="pretraining: epochs of every greedy stage and of the autoencoder "
                         "fine-tuning")
-    s.add_argument("--seeds", type=int, default=10, help="pretraining: number of seeds")
+    s.add_argument("--seeds", type=_positive_int, default=None,
+                   help="number of seeds, from --seed on (latent: default 3; pretraining: 10)")
     s.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1],
                    help="pretraining: labeled fractions of the training split")
     s.add_argument("--hidden", type=int, nargs="+", default=[48, 24],

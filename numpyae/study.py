@@ -110,15 +110,23 @@ def _mse(model, X):
 
 # ---- latent size --------------------------------------------------------------------------
 
-LATENT_COLUMNS = ["code size", "method", "train MSE", "test MSE", "probe accuracy",
+LATENT_COLUMNS = ["code size", "method", "seed", "train MSE", "test MSE", "probe accuracy",
                   "dead outputs", "seconds"]
 LATENT_FORMATS = {"train MSE": ".5f", "test MSE": ".5f", "probe accuracy": ".3f", "seconds": ".1f"}
+_LATENT_VALUES = ("train MSE", "test MSE", "probe accuracy", "dead outputs")
+#: numeric summary (CSV): mean and sample standard deviation over seeds
+LATENT_SUMMARY_COLUMNS = ["code size", "method", "seeds"] + [
+    f"{c} {stat}" for c in _LATENT_VALUES for stat in ("mean", "sd")]
+#: printed summary (markdown): "mean ± sd"
+LATENT_TABLE_COLUMNS = ["code size", "method", "seeds"] + list(_LATENT_VALUES)
+_LATENT_DIGITS = {"train MSE": 5, "test MSE": 5, "probe accuracy": 3, "dead outputs": 1}
 
 
 def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
                       output_activations=("sigmoid", "relu"), epochs=150, batch_size=32, lr=3e-3,
                       probe_epochs=100, test_fraction=0.2, seed=0, log=None):
-    """Sweep the code size; one row per (code size, method).
+    """Sweep the code size with one seed (split, initializations, shuffling); one row per
+    (code size, method). summarize_latent() averages the rows of several seeds.
 
     methods   "PCA"                        rank-k PCA fitted on the training split
               "AE (<f> output)"            D -> hidden -> k -> hidden -> D, relu hidden layers,
@@ -143,7 +151,7 @@ def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
         t = time.perf_counter()
         acc = probe_accuracy(pca.transform(X_tr, k), y_tr, pca.transform(X_te, k), y_te,
                              n_classes=n_classes, epochs=probe_epochs, seed=rng)
-        rows.append({"code size": k, "method": "PCA",
+        rows.append({"code size": k, "method": "PCA", "seed": seed,
                      "train MSE": pca.reconstruction_error(X_tr, k),
                      "test MSE": pca.reconstruction_error(X_te, k), "probe accuracy": acc,
                      "dead outputs": "", "seconds": time.perf_counter() - t})
@@ -158,13 +166,42 @@ def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
                 batch_size=batch_size, seed=rng, progress=False)
             acc = probe_accuracy(model.encode(X_tr), y_tr, model.encode(X_te), y_te,
                                  n_classes=n_classes, epochs=probe_epochs, seed=rng)
-            rows.append({"code size": k, "method": f"AE ({out} output)",
+            rows.append({"code size": k, "method": f"AE ({out} output)", "seed": seed,
                          "train MSE": _mse(model, X_tr), "test MSE": _mse(model, X_te),
                          "probe accuracy": acc, "dead outputs": dead_outputs(model, X_tr),
                          "seconds": time.perf_counter() - t})
             if log:
                 log(_latent_line(rows[-1]))
     return rows
+
+
+def summarize_latent(rows):
+    """Rows of several seeds -> one row per (code size, method), in first-seen order.
+
+    Returns (numeric, table): numeric rows have "<value> mean" and "<value> sd" (sample standard
+    deviation, 0 for one seed) for the CSV; table rows have "mean ± sd" strings to print.
+    "dead outputs" is left empty for PCA.
+    """
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["code size"], r["method"]), []).append(r)
+    numeric, table = [], []
+    for (k, method), rs in groups.items():
+        num = {"code size": k, "method": method, "seeds": len(rs)}
+        txt = dict(num)
+        for c in _LATENT_VALUES:
+            vals = [r[c] for r in rs if r.get(c, "") != ""]
+            if not vals:
+                num[f"{c} mean"] = num[f"{c} sd"] = txt[c] = ""
+                continue
+            mean = float(np.mean(vals))
+            sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            num[f"{c} mean"], num[f"{c} sd"] = mean, sd
+            d = _LATENT_DIGITS[c]
+            txt[c] = f"{mean:.{d}f} ± {sd:.{d}f}" if len(vals) > 1 else f"{mean:.{d}f}"
+        numeric.append(num)
+        table.append(txt)
+    return numeric, table
 
 
 def dead_outputs(model, X, tol=1e-6):
@@ -183,20 +220,25 @@ def _latent_line(r):
 
 def plot_latent_study(rows, *, fig=None):
     """Left: train (dashed) and test (solid) reconstruction MSE against the code size, per
-    method (log scale). Right: probe accuracy against the code size. Returns the Figure."""
+    method (log scale). Right: probe accuracy against the code size. With several seeds the
+    points are means and the bars one standard deviation. Returns the Figure."""
     import matplotlib.pyplot as plt
     if fig is None:
         fig = plt.figure(figsize=(11, 4))
     ax1, ax2 = fig.subplots(1, 2)
-    methods = list(dict.fromkeys(r["method"] for r in rows))
+    numeric, _ = summarize_latent(rows)
+    methods = list(dict.fromkeys(r["method"] for r in numeric))
     for i, m in enumerate(methods):
-        rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["code size"])
+        rs = sorted((r for r in numeric if r["method"] == m), key=lambda r: r["code size"])
         ks = [r["code size"] for r in rs]
         color = f"C{i}"
-        ax1.plot(ks, [r["test MSE"] for r in rs], "o-", color=color, label=f"{m} test")
-        ax1.plot(ks, [r["train MSE"] for r in rs], "--", color=color, alpha=0.7, label=f"{m} train")
-        ax2.plot(ks, [r["probe accuracy"] for r in rs], "o-", color=color, label=m)
-    sizes = sorted({r["code size"] for r in rows})
+        get = lambda key: np.array([r[key] for r in rs], dtype=np.float64)
+        ax1.errorbar(ks, get("test MSE mean"), get("test MSE sd"), fmt="o-", color=color,
+                     capsize=3, label=f"{m} test")
+        ax1.plot(ks, get("train MSE mean"), "--", color=color, alpha=0.7, label=f"{m} train")
+        ax2.errorbar(ks, get("probe accuracy mean"), get("probe accuracy sd"), fmt="o-",
+                     color=color, capsize=3, label=m)
+    sizes = sorted({r["code size"] for r in numeric})
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sizes)

@@ -7,7 +7,8 @@ import pytest
 from numpyae import load_digits
 from numpyae.cli import main
 from numpyae import mlp_autoencoder
-from numpyae.study import (LATENT_COLUMNS, dead_outputs, format_markdown, labeled_subset, latent_size_study,
+from numpyae.study import (LATENT_COLUMNS, LATENT_SUMMARY_COLUMNS, dead_outputs,
+                           summarize_latent, format_markdown, labeled_subset, latent_size_study,
                            plot_latent_study, plot_pretraining_study, pretraining_study,
                            probe_accuracy, write_csv)
 
@@ -74,8 +75,21 @@ def test_latent_size_study_small(digits):
         assert 0 <= r["probe accuracy"] <= 1
     pca = [r for r in rows if r["method"] == "PCA"]
     assert pca[1]["train MSE"] < pca[0]["train MSE"]   # more components, less error
-    fig = plot_latent_study(rows)
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 6
+    assert {r["seed"] for r in rows} == {0}
+
+    more = latent_size_study(X, y, sizes=(2, 8), hidden=16, epochs=3, probe_epochs=5, seed=1)
+    numeric, table = summarize_latent(rows + more)
+    assert len(numeric) == 6 and all(r["seeds"] == 2 for r in numeric)
+    first = numeric[0]
+    assert first["method"] == "PCA" and first["dead outputs mean"] == ""
+    vals = [rows[0]["test MSE"], more[0]["test MSE"]]
+    assert first["test MSE mean"] == pytest.approx(np.mean(vals))
+    assert first["test MSE sd"] == pytest.approx(np.std(vals, ddof=1))
+    assert " ± " in table[1]["probe accuracy"] and table[0]["dead outputs"] == ""
+    assert set(LATENT_SUMMARY_COLUMNS) <= set(numeric[1])
+    fig = plot_latent_study(rows + more)
+    assert len(fig.axes) == 2
+    assert len(fig.axes[1].containers) == 3  # one error-bar series per method
 
 
 def test_pretraining_study_small(digits):
@@ -99,12 +113,19 @@ def test_pretraining_study_small(digits):
 
 def test_cli_study_latent_writes_a_run_folder(tmp_path, capsys):
     assert main(["study", "latent", "--sizes", "2", "--epochs", "1", "--probe-epochs", "2",
-                 "--out", str(tmp_path), "--quiet"]) == 0
+                 "--seeds", "1", "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "| code size | method" in out and "AE (relu output)" in out
     (run,) = [d for d in os.listdir(tmp_path) if d.startswith("study-latent")]
-    assert sorted(os.listdir(tmp_path / run)) == ["latent_study.csv", "latent_study.md",
-                                                  "latent_study.png"]
+    assert sorted(os.listdir(tmp_path / run)) == [
+        "latent_study.csv", "latent_study.md", "latent_study.png", "latent_study_per_seed.csv",
+        "latent_study_per_seed.md"]
+    with open(tmp_path / run / "latent_study.csv") as f:
+        read = list(csv.DictReader(f))
+    assert [r["method"] for r in read] == ["PCA", "AE (sigmoid output)", "AE (relu output)"]
+    assert 0 < float(read[0]["test MSE mean"]) < 0.1
+    with pytest.raises(SystemExit):
+        main(["study", "latent", "--seeds", "0"])
 
 
 def test_cli_study_pretraining_writes_a_run_folder(tmp_path, capsys):
