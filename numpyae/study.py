@@ -13,7 +13,6 @@ Every random choice (split, subsets, initializations, shuffling) comes from the 
 from __future__ import annotations
 
 import csv
-import os
 import time
 
 import numpy as np
