@@ -52,6 +52,32 @@ def _tied(rng):
     return model, unit_inputs(rng), None
 
 
+@case("autoencoder (deep stack, 4 layers)")
+def _deep_stack(rng):
+    model = mlp_autoencoder([6, 5, 4, 3, 2], activation="tanh", code_activation="softplus",
+                            loss="mse", rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("autoencoder (greedy stack, tied)")
+def _greedy_stack(rng):
+    from .pretraining import stack_autoencoders
+    stages = [mlp_autoencoder([6, 4], activation="sigmoid", code_activation="sigmoid",
+                              loss="bce", tied=True, rng=rng, dtype=np.float64),
+              mlp_autoencoder([4, 3], activation="sigmoid", code_activation="tanh",
+                              output_activation="sigmoid", loss="mse", tied=True, rng=rng,
+                              dtype=np.float64)]
+    return stack_autoencoders(stages), unit_inputs(rng), None
+
+
+@case("classifier (tanh encoder, softmax head)")
+def _classifier(rng):
+    from .models import mlp_classifier
+    model = mlp_classifier([6, 5, 3], 4, activation="tanh", code_activation="sigmoid", rng=rng,
+                           dtype=np.float64)
+    return model, unit_inputs(rng), np.array([0, 1, 2, 3, 1])
+
+
 def run_all(tol=1e-6, seed=0, out=print):
     """Check every case; print one row per model and parameter. Returns True if all pass."""
     from .gradcheck import check_model

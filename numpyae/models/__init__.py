@@ -8,3 +8,6 @@ __all__ += ["CVAE", "VAE", "Bernoulli", "Gaussian", "KLTerm", "mlp_cvae", "mlp_v
 from .aae import AAE, AAEPhase, PhaseOptimizers, mlp_aae
 
 __all__ += ["AAE", "AAEPhase", "PhaseOptimizers", "mlp_aae"]
+from .classifier import Classifier, mlp_classifier
+
+__all__ += ["Classifier", "mlp_classifier"]
