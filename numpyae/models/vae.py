@@ -330,7 +330,7 @@ class VAE(Model):
             dlv = dlv * ((r > LOGVAR_MIN) & (r < LOGVAR_MAX))
         dh = self.mean_head.backward(dmu)
         dh += self.logvar_head.backward(dlv)
-        self.encoder.backward(dh)
+        self.encoder.backward_parameters(dh)   # x (and the CVAE's label columns) is data
 
     def loss_and_grad(self, x, y=None):
         self.zero_grad()
