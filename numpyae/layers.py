@@ -15,10 +15,11 @@ Sequential passes it to its first layer with parameters, so the largest matmul o
 autoencoder's backward (dx of the 784-wide input layer, 15% of a step's work) is skipped.
 
 Speed notes (what the hot path does, and why):
-  * Every forward returns and caches NEW arrays; a layer never writes into an array it has
-    returned or been given, so callers may keep what they get (a reconstruction, a trace).
-    Fresh arrays of the same size are recycled by the allocator from one step to the next
-    (measured: no slower than writing into a kept buffer), so there is no buffer pool to manage.
+  * Every forward returns and caches NEW arrays, and so does every backward; a layer never
+    writes into an array it has returned or been given, so callers may keep what they get (a
+    reconstruction, a trace, a dx). Arrays that never leave a method (Dense's da = dL/da) live
+    in a Workspace instead: one buffer per name, reused while the batch shape and dtype stay
+    the same, reallocated when they change.
   * Elementwise work is done in place on those new arrays (``a = x @ W; a += b``) so that no
     second (batch, n_out) temporary is made, and the activation's chain-rule step is fused
     (Activation.backward) and uses the cached output y where that is cheaper.
@@ -32,6 +33,36 @@ from .initializers import default_init_for, initialize
 from .io import register
 from .parameter import Parameter, unique
 from ._validation import as_generator, check_dtype, check_positive_int
+
+
+class Workspace:
+    """Scratch arrays of one layer, reused from step to step.
+
+    get(name, shape, dtype) returns the same array as long as shape and dtype match the last
+    request, else a new one. Only for arrays no caller ever sees: whatever a layer returns or
+    caches on itself is a new array, so that it cannot change under the caller's feet.
+    """
+
+    def __init__(self):
+        self._arrays = {}
+
+    def get(self, name, shape, dtype):
+        arr = self._arrays.get(name)
+        if arr is None or arr.shape != shape or arr.dtype != dtype:
+            arr = self._arrays[name] = np.empty(shape, dtype=dtype)
+        return arr
+
+
+def _activation_backward(layer, dy):
+    """dL/da = dy * f'(a) for a Dense-like layer, written into the layer's reusable da buffer."""
+    a = layer.a
+    if dy.shape != a.shape:
+        raise ValueError(f"dy must have the layer output's shape {a.shape}, got {dy.shape}")
+    out = None
+    if layer.activation.name != "identity":      # identity returns dy itself
+        work = layer.__dict__.get("_work") or layer.__dict__.setdefault("_work", Workspace())
+        out = work.get("da", a.shape, np.result_type(dy, a))
+    return layer.activation.backward(a, layer.y, dy, out=out)
 
 
 class Layer:
@@ -91,6 +122,7 @@ class Dense(Layer):
         self.W = Parameter(initialize(self.init, self.n_in, self.n_out, as_generator(rng), dtype))
         self.b = Parameter(np.zeros(self.n_out, dtype=dtype))
         self.x = self.a = self.y = None
+        self._work = Workspace()
 
     def named_parameters(self):
         return [("W", self.W), ("b", self.b)]
@@ -106,11 +138,11 @@ class Dense(Layer):
         return self.y
 
     def backward(self, dy):
-        return self.backward_preactivation(self.activation.backward(self.a, self.y, dy))
+        return self.backward_preactivation(_activation_backward(self, dy))
 
     def backward_parameters(self, dy):
         """backward without dx (for a first layer, whose input is data): dW and db only."""
-        self._accumulate(self.activation.backward(self.a, self.y, dy))
+        self._accumulate(_activation_backward(self, dy))
 
     def backward_preactivation(self, da):
         """The affine part of backward, given da = dL/da directly (penalties on a use this).
@@ -155,6 +187,7 @@ class TiedDense(Layer):
         self.activation = get_activation(activation)
         self.b = Parameter(np.zeros(self.n_out, dtype=dtype or source.W.value.dtype))
         self.x = self.a = self.y = None
+        self._work = Workspace()
 
     @property
     def W(self):
@@ -181,7 +214,7 @@ class TiedDense(Layer):
         self._accumulate(dy)
 
     def _accumulate(self, dy):
-        da = self.activation.backward(self.a, self.y, dy)
+        da = _activation_backward(self, dy)
         self.source.W.grad += da.T @ self.x
         self.b.grad += da.sum(axis=0)
         return da

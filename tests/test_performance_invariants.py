@@ -364,3 +364,47 @@ def test_flush_period_leaves_room_before_the_subnormal_range():
     for decay in (0.5, 0.9, 0.99, 0.999):
         n = flush_period(decay)
         assert n >= 1 and decay ** (2 * n) >= 1 / FLUSH_BELOW_TINY * 0.99
+
+
+# ---- the workspace --------------------------------------------------------------------------
+
+def test_workspace_reuses_only_for_the_same_shape_and_dtype():
+    from numpyae.layers import Workspace
+    w = Workspace()
+    a = w.get("da", (4, 3), np.float32)
+    assert w.get("da", (4, 3), np.float32) is a
+    b = w.get("da", (2, 3), np.float32)                 # another batch size: a new array
+    assert b is not a and b.shape == (2, 3)
+    c = w.get("da", (2, 3), np.float64)
+    assert c is not b and c.dtype == np.float64
+    assert w.get("other", (2, 3), np.float64) is not c
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softplus"])
+def test_dense_da_buffer_never_reaches_the_caller(activation):
+    """da lives in the layer's workspace; nothing the caller receives may share its memory."""
+    rng = np.random.default_rng(9)
+    layer = Dense(6, 4, activation, rng=0, dtype=np.float32)
+    x = rng.normal(size=(5, 6)).astype(np.float32)
+    outs = [layer.forward(x), layer.a]
+    dxs = [layer.backward(rng.normal(size=(5, 4)).astype(np.float32)) for _ in range(2)]
+    da = layer._work.get("da", (5, 4), np.float32)
+    for arr in outs + dxs + [layer.W.grad, layer.b.grad, layer.x]:
+        assert not np.shares_memory(arr, da)
+    assert not np.shares_memory(dxs[0], dxs[1])
+
+
+def test_dense_refuses_a_dy_of_the_wrong_shape():
+    layer = dense("sigmoid")
+    layer.forward(np.zeros((5, 6)))
+    with pytest.raises(ValueError, match=r"dy must have the layer output's shape \(5, 4\)"):
+        layer.backward(np.zeros((5, 1)))
+
+
+def test_float64_dy_into_a_float32_layer_is_not_silently_rounded_in_da():
+    layer = Dense(3, 2, "sigmoid", rng=0, dtype=np.float32)
+    x = np.ones((2, 3), np.float32)
+    layer.forward(x)
+    dy = np.full((2, 2), 1 + 1e-12)
+    dx = layer.backward(dy)
+    assert dx.dtype == np.float64

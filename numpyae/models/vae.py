@@ -105,7 +105,7 @@ class Bernoulli(Likelihood):
 
     def backward(self):
         o, e = self.o, self.e
-        sig = np.where(o >= 0, o.dtype.type(1), e)
+        sig = np.maximum(e, o >= 0)     # = np.where(o >= 0, 1, e) (0 <= e <= 1), ~8x faster
         sig /= 1 + e
         sig -= self.x
         sig *= 1 / len(o)
