@@ -142,8 +142,12 @@ class ReLU(Activation):
         return np.zeros_like(a)
 
     def backward(self, a, y, dy, out=None):
-        """dL/da = dy * [a > 0]: one multiply by a boolean mask (no float copy of the mask)."""
-        return np.multiply(dy, a > 0, out=out)
+        """dL/da = dy * [a > 0]: the mask as 0.0/1.0 straight into the result, times dy."""
+        if out is None:
+            return np.multiply(dy, a > 0)
+        np.greater(a, 0, out=out)
+        out *= dy
+        return out
 
 
 class LeakyReLU(Activation):

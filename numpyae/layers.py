@@ -46,10 +46,13 @@ class Workspace:
     def __init__(self):
         self._arrays = {}
 
-    def get(self, name, shape, dtype):
+    def get(self, name, shape, dtype, fill=None):
+        """The buffer `name`; a new one (filled with `fill` if given) if shape or dtype changed."""
         arr = self._arrays.get(name)
         if arr is None or arr.shape != shape or arr.dtype != dtype:
             arr = self._arrays[name] = np.empty(shape, dtype=dtype)
+            if fill is not None:
+                arr.fill(fill)
         return arr
 
 
@@ -63,6 +66,13 @@ def _activation_backward(layer, dy):
         work = layer.__dict__.get("_work") or layer.__dict__.setdefault("_work", Workspace())
         out = work.get("da", a.shape, np.result_type(dy, a))
     return layer.activation.backward(a, layer.y, dy, out=out)
+
+
+def _batch_sum(layer, da):
+    """sum over the batch of da, as the matrix-vector product 1^T da (BLAS: 2-3x faster than
+    da.sum(axis=0)); the vector of ones is kept in the layer's workspace."""
+    work = layer.__dict__.get("_work") or layer.__dict__.setdefault("_work", Workspace())
+    return work.get("ones", (da.shape[0],), da.dtype, fill=1) @ da
 
 
 class Layer:
@@ -153,7 +163,7 @@ class Dense(Layer):
 
     def _accumulate(self, da):
         self.W.grad += self.x.T @ da
-        self.b.grad += da.sum(axis=0)
+        self.b.grad += _batch_sum(self, da)
 
     def get_config(self, ctx):
         return {"n_in": self.n_in, "n_out": self.n_out,
@@ -216,7 +226,7 @@ class TiedDense(Layer):
     def _accumulate(self, dy):
         da = _activation_backward(self, dy)
         self.source.W.grad += da.T @ self.x
-        self.b.grad += da.sum(axis=0)
+        self.b.grad += _batch_sum(self, da)
         return da
 
     def get_config(self, ctx):

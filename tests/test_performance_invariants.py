@@ -378,6 +378,10 @@ def test_workspace_reuses_only_for_the_same_shape_and_dtype():
     c = w.get("da", (2, 3), np.float64)
     assert c is not b and c.dtype == np.float64
     assert w.get("other", (2, 3), np.float64) is not c
+    ones = w.get("ones", (5,), np.float32, fill=1)
+    ones_again = w.get("ones", (5,), np.float32, fill=1)
+    assert ones_again is ones and np.all(ones == 1)
+    assert np.all(w.get("ones", (7,), np.float32, fill=1) == 1)     # refilled when reallocated
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softplus"])
