@@ -412,3 +412,22 @@ def test_float64_dy_into_a_float32_layer_is_not_silently_rounded_in_da():
     dy = np.full((2, 2), 1 + 1e-12)
     dx = layer.backward(dy)
     assert dx.dtype == np.float64
+
+
+# ---- fast losses = textbook losses ------------------------------------------------------------
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@settings(max_examples=50)
+@given(data=st.data())
+def test_bce_fast_form_equals_logaddexp_form(reduction, data):
+    from numpyae.losses import BinaryCrossEntropy
+    shape = data.draw(st.tuples(st.integers(1, 6), st.integers(1, 7)))
+    z = data.draw(arrays(np.float64, shape, elements=st.floats(-500, 500, allow_nan=False)))
+    t = data.draw(arrays(np.float64, shape, elements=st.floats(0, 1)))
+    loss = BinaryCrossEntropy(reduction)
+    value, grad = loss.forward(z, t), loss.backward()
+    c = 1 / (shape[0] * (shape[1] if reduction == "mean" else 1))
+    ref = c * (np.logaddexp(0, z) - t * z).sum()
+    scale = c * (np.abs(np.logaddexp(0, z)) + np.abs(t * z)).sum()   # cancellation allowance
+    assert abs(value - ref) <= 1e-12 * scale + 1e-300
+    np.testing.assert_allclose(grad, c * (stable_sigmoid(z) - t), rtol=1e-12, atol=1e-300)
