@@ -44,12 +44,30 @@ class Optimizer:
     def step(self):
         raise NotImplementedError
 
-    # state for checkpoints: a flat dict of arrays and numbers
+    # state for checkpoints: a flat dict of arrays (what fit() writes into a checkpoint)
     def state_dict(self):
-        return {}
+        """Everything step() depends on besides the parameters: {"lr": 0-d array, ...}."""
+        return {"lr": np.array(self.lr)}
 
     def load_state_dict(self, state):
-        pass
+        """Copy a state_dict() back in place; keys and shapes must match exactly."""
+        self._check_state(state)
+        self.lr = float(state["lr"])
+
+    def _check_state(self, state):
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        mine = self.state_dict()
+        missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
+        if missing or extra:
+            raise ValueError(f"state does not fit this {type(self).__name__}: missing keys "
+                             f"{missing}, unexpected keys {extra}")
+        for k, v in mine.items():
+            got = np.asarray(state[k])
+            if got.shape != np.shape(v):
+                raise ValueError(f"state[{k!r}] must have shape {np.shape(v)}, got {got.shape}")
+            if got.dtype.kind not in "iuf":
+                raise ValueError(f"state[{k!r}] must be numeric, got dtype {got.dtype}")
 
 
 class SGD(Optimizer):
@@ -76,9 +94,12 @@ class SGD(Optimizer):
             p.value -= self.lr * g
 
     def state_dict(self):
-        return {f"velocity.{i}": v for i, v in enumerate(self.velocity)}
+        state = super().state_dict()
+        state.update({f"velocity.{i}": v for i, v in enumerate(self.velocity)})
+        return state
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         for i, v in enumerate(self.velocity):
             v[...] = state[f"velocity.{i}"]
 
@@ -125,12 +146,14 @@ class Adam(Optimizer):
             p.value -= lr_t * m / (np.sqrt(v) + eps_t)
 
     def state_dict(self):
-        state = {"t": np.array(self.t)}
+        state = super().state_dict()
+        state["t"] = np.array(self.t)
         state.update({f"m.{i}": m for i, m in enumerate(self.m)})
         state.update({f"v.{i}": v for i, v in enumerate(self.v)})
         return state
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         self.t = int(state["t"])
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             m[...] = state[f"m.{i}"]
