@@ -132,7 +132,6 @@ def _read_npz(path):
     Each member is read up front, so a pickled (object) array is refused by name before
     anything else looks at the file, and truncation anywhere in the archive surfaces here.
     """
-    import zlib
     try:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -142,7 +141,7 @@ def _read_npz(path):
             raise ModelFileError(f"{path}: refused: the file holds pickled data, and numpyae never "
                                  f"unpickles ({exc})") from None
         raise ModelFileError(f"{path}: not a readable numpyae .npz file ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # zipfile/struct/zlib/unicode errors of a damaged archive
         raise ModelFileError(f"{path}: not a readable numpyae .npz file, truncated or corrupt "
                              f"({type(exc).__name__}: {exc})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -158,7 +157,7 @@ def _read_npz(path):
                                          f"only pickle can read; numpyae never unpickles") from None
                 raise ModelFileError(f"{path}: key {key!r} is unreadable, truncated or "
                                      f"corrupt ({exc})") from None
-            except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            except Exception as exc:  # BadZipFile (bad CRC), zlib, EOF, struct, ...
                 raise ModelFileError(f"{path}: file is truncated or corrupt at key {key!r} "
                                      f"({type(exc).__name__}: {exc})") from None
     return arrays
