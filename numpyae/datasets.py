@@ -26,22 +26,35 @@ def load_digits(*, as_images=False):
     return X, y
 
 
+def _as_rows(a, name):
+    """Any array-like with a first (row) axis; a clear error for scalars and ragged lists."""
+    if a is None or isinstance(a, (str, bytes, dict, set)):
+        raise TypeError(f"{name} must be an array with one row per example, got {type(a).__name__}")
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a rectangular array: {exc}") from None
+    if arr.ndim < 1:
+        raise ValueError(f"{name} must have a first (row) axis, got a 0-d {arr.dtype} array")
+    return arr
+
+
 def train_validation_split(X, y=None, *, fraction=0.2, seed=0):
     """Shuffle with the seed and hold out `fraction` of the rows.
 
     Returns X_train, X_val, y_train, y_val (the y parts are None when y is None).
     """
-    X = np.asarray(X)
-    if X.ndim < 1 or len(X) < 2:
+    X = _as_rows(X, "X")
+    if len(X) < 2:
         raise ValueError(f"X must have at least 2 rows to split, got shape {X.shape}")
+    if y is not None:
+        y = _as_rows(y, "y")
+        if len(y) != len(X):
+            raise ValueError(f"y must have one entry per row of X ({len(X)}), got {len(y)}")
     frac = check_probability(fraction, "fraction", open_low=True)
     n_val = int(round(frac * len(X)))
     if not 1 <= n_val < len(X):
         raise ValueError(f"fraction={frac} leaves one side empty for {len(X)} rows")
-    if y is not None:
-        y = np.asarray(y)
-        if len(y) != len(X):
-            raise ValueError(f"y must have one entry per row of X ({len(X)}), got {len(y)}")
     order = as_generator(seed, "seed").permutation(len(X))
     tr, va = order[n_val:], order[:n_val]
     if y is None:
@@ -276,9 +289,9 @@ def load_idx_dataset(name, split="train", *, data_dir=None, download=True, as_im
                SHA-256 and write it atomically; otherwise (or offline) raise
                DatasetUnavailableError naming each missing file and the folder.
     """
-    if name not in IDX_DATASETS:
+    if not isinstance(name, str) or name not in IDX_DATASETS:
         raise ValueError(f"name must be one of {sorted(IDX_DATASETS)}, got {name!r}")
-    if split not in IDX_DATASETS[name]["splits"]:
+    if not isinstance(split, str) or split not in IDX_DATASETS[name]["splits"]:
         raise ValueError(f"split must be one of {sorted(IDX_DATASETS[name]['splits'])}, got {split!r}")
     folder = data_home(data_dir) if data_dir is not None else os.path.join(data_home(), name)
     paths = _fetch(name, split, folder, bool(download))
@@ -330,7 +343,7 @@ def load_dataset(name="digits", *, split="train", data_dir=None, download=True, 
     (and a RuntimeWarning); with fallback=False the DatasetUnavailableError propagates.
     Corrupt files are never papered over: DatasetError always propagates.
     """
-    if name not in DATASET_NAMES:
+    if not isinstance(name, str) or name not in DATASET_NAMES:
         raise ValueError(f"name must be one of {list(DATASET_NAMES)}, got {name!r}")
     if name != "digits":
         try:

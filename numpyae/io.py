@@ -213,6 +213,8 @@ def _model_from_arrays(path, arrays):
     arch = _check_format(path, arrays)
     try:
         model = model_from_json(arch)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     except RecursionError:
         raise ModelFileError(f"{path}: architecture is nested too deeply") from None
     except MemoryError:
@@ -272,6 +274,27 @@ def _from_json(obj):
     return obj
 
 
+def _optimizers(optimizer):
+    """[(prefix, Optimizer)] for one optimizer, a list/tuple of them or a dict name -> optimizer
+    (models that override train_step, e.g. adversarial ones, may use several)."""
+    if isinstance(optimizer, (list, tuple)):
+        pairs = [(f"{i}.", o) for i, o in enumerate(optimizer)]
+    elif isinstance(optimizer, dict):
+        pairs = [(f"{k}.", o) for k, o in optimizer.items()]
+    else:
+        pairs = [("", optimizer)]
+    for prefix, o in pairs:
+        if not (callable(getattr(o, "state_dict", None)) and callable(getattr(o, "load_state_dict", None))):
+            raise TypeError(f"optimizer{'[' + prefix[:-1] + ']' if prefix else ''} must have "
+                            f"state_dict() and load_state_dict() to be checkpointed, "
+                            f"got {type(o).__name__}")
+    return pairs
+
+
+def _optimizer_names(optimizer):
+    return ",".join(prefix + type(o).__name__ for prefix, o in _optimizers(optimizer))
+
+
 def save_checkpoint(path, model, optimizer, *, epoch, history, generators, n_train=None):
     """Write a resumable training state to path atomically (old checkpoint intact on a crash).
 
@@ -284,10 +307,11 @@ def save_checkpoint(path, model, optimizer, *, epoch, history, generators, n_tra
               "__architecture__": np.array(architecture_json(model))}
     for name, p in model.named_parameters_unique():
         arrays[f"param:{name}"] = p.value
-    for key, value in optimizer.state_dict().items():
-        arrays[f"optim:{key}"] = np.asarray(value)
+    for prefix, opt in _optimizers(optimizer):
+        for key, value in opt.state_dict().items():
+            arrays[f"optim:{prefix}{key}"] = np.asarray(value)
     meta = {"version": CHECKPOINT_VERSION, "epoch": int(epoch), "history": history,
-            "optimizer": type(optimizer).__name__, "n": n_train,
+            "optimizer": _optimizer_names(optimizer), "n": n_train,
             "rng": [_to_json(g.bit_generator.state) for g in generators]}
     arrays["__checkpoint__"] = np.array(json.dumps(meta))
     _atomic_savez(path, arrays)
@@ -350,9 +374,9 @@ def restore_checkpoint(path, model, optimizer, generators):
         if value.dtype != named[name].value.dtype:
             raise ModelFileError(f"{path}: parameter {name} is {value.dtype} in the checkpoint, "
                                  f"{named[name].value.dtype} in the model")
-    if type(optimizer).__name__ != ck.optimizer:
+    if _optimizer_names(optimizer) != ck.optimizer:
         raise ModelFileError(f"{path}: the checkpoint holds {ck.optimizer} state, the optimizer "
-                             f"is {type(optimizer).__name__}")
+                             f"is {_optimizer_names(optimizer)}")
     if len(generators) != len(ck.rng_states):
         raise ModelFileError(f"{path}: the checkpoint holds {len(ck.rng_states)} random generator "
                              f"states, the run has {len(generators)}")
@@ -362,7 +386,9 @@ def restore_checkpoint(path, model, optimizer, generators):
             raise ModelFileError(f"{path}: random generator {i} is {name!r} in the checkpoint, "
                                  f"{type(g.bit_generator).__name__} in the run")
     try:
-        optimizer.load_state_dict(ck.optimizer_state)
+        for prefix, opt in _optimizers(optimizer):
+            opt.load_state_dict({k[len(prefix):]: v for k, v in ck.optimizer_state.items()
+                                 if k.startswith(prefix)})
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: optimizer state does not fit the optimizer: {exc}") from None
     for name, value in ck.parameters.items():

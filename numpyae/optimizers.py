@@ -26,7 +26,11 @@ from ._validation import check_nonnegative_float
 
 class Optimizer:
     def __init__(self, parameters, lr):
-        params = unique(parameters)
+        try:
+            params = unique(parameters)
+        except TypeError:
+            raise TypeError(f"parameters must be a list of Parameters (e.g. model.parameters()), "
+                            f"got {type(parameters).__name__}") from None
         if not params:
             raise ValueError("parameters must be a non-empty list of Parameters, got none")
         for i, p in enumerate(params):
@@ -118,6 +122,8 @@ class Adam(Optimizer):
                 raise ValueError(f"{name} must lie in [0, 1), got {b}")
         self.b1, self.b2 = b1, b2
         self.eps = check_nonnegative_float(eps, "eps")
+        if self.eps == 0:  # m / (sqrt(v) + 0) is 0/0 = NaN wherever a gradient entry stays 0
+            raise ValueError("eps must be > 0, got 0")
         self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
         self.t = 0
         self.m = [np.zeros_like(p.value) for p in self.parameters]
