@@ -307,7 +307,7 @@ def load_idx_dataset(name, split="train", *, data_dir=None, download=True, as_im
     X = images.astype(np.float32)
     X /= np.float32(255)  # division, not * (1/255): 255 maps to exactly 1.0
     if not as_images:
-        X = X.reshape(len(X), -1)
+        X = X.reshape(len(X), images.shape[1] * images.shape[2])  # -1 fails for 0 images
     return X, labels.astype(np.int64)
 
 

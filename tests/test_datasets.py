@@ -295,3 +295,32 @@ def test_load_dataset_never_hides_corruption(tmp_path):
     make_split(tmp_path, n=7, n_labels=6)
     with pytest.raises(DatasetError):
         load_dataset("mnist", data_dir=tmp_path, download=False)
+
+
+# ---- the CLI's --dataset ---------------------------------------------------------------------
+
+def test_cli_falls_back_to_digits_with_a_message(tmp_path, capsys):
+    from numpyae import cli
+    code = cli.main(["train", "--dataset", "fashion-mnist", "--offline", "--data-dir",
+                     str(tmp_path / "none"), "--epochs", "1", "--quiet", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "fashion-mnist is not available, falling back to the bundled 8x8 digits" in err
+    assert "t10k" not in err and "train-images-idx3-ubyte.gz" in err and str(tmp_path / "none") in err
+    assert "validation images (digits)" in out
+
+
+def test_cli_trains_on_mnist_files_and_resumes(tmp_path, capsys):
+    from numpyae import cli
+    make_split(tmp_path / "mnist", rows=28, cols=28, n=40)
+    ck = tmp_path / "ck.npz"
+    args = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "mnist"), "--epochs", "2",
+            "--quiet", "--out", str(tmp_path), "--checkpoint", str(ck)]
+    assert cli.main(args) == 0
+    out, err = capsys.readouterr()
+    assert "784-256-32-256-784" in out and "32 train / 8 validation images (mnist)" in out
+    assert err == ""
+    from numpyae.io import read_checkpoint
+    assert read_checkpoint(ck).epoch == 2
+    assert cli.main(args[:-2] + ["--epochs", "3", "--resume", str(ck)]) == 0
+    assert "after 3 epochs" in capsys.readouterr().out

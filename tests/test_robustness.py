@@ -489,11 +489,31 @@ def _offline(url, *a, **k):
 
 
 @settings(max_examples=400, **SETTINGS)
-@given(data=st.data(), how=st.sampled_from(["bytes", "mutate", "args"]))
+@given(data=st.data(), how=st.sampled_from(["bytes", "mutate", "args", "valid"]))
 def test_loaders(data, how, tmp_path_factory, monkeypatch_module):
     folder = tmp_path_factory.getbasetemp() / "idx"
     folder.mkdir(exist_ok=True)
     path = folder / "f-idx"
+    if how == "valid":  # a well-formed split of random size, gzipped or raw, must load exactly
+        import gzip
+        n, r, c = data.draw(st.integers(0, 5)), data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+        rng = np.random.default_rng(n * 100 + r * 10 + c)
+        images = rng.integers(0, 256, (n, r, c), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        gz = data.draw(st.booleans())
+        sub = folder / f"valid-{n}-{r}-{c}-{int(gz)}"
+        sub.mkdir(exist_ok=True)
+        for name, arr, magic in (("t10k-images-idx3-ubyte", images, b"\0\0\x08\x03"),
+                                 ("t10k-labels-idx1-ubyte", labels, b"\0\0\x08\x01")):
+            raw = magic + b"".join(int(s).to_bytes(4, "big") for s in arr.shape) + arr.tobytes()
+            (sub / (name + ".gz" if gz else name)).write_bytes(gzip.compress(raw) if gz else raw)
+        as_images = data.draw(st.booleans())
+        ok, (X, y) = run("load_idx_dataset", lambda: ds.load_mnist(
+            "test", data_dir=sub, download=False, as_images=as_images), None)
+        assert X.dtype == np.float32 and X.shape == ((n, r, c) if as_images else (n, r * c))
+        assert ((X >= 0) & (X <= 1)).all() and np.array_equal(y, labels)
+        np.testing.assert_array_equal(np.round(X * 255).astype(np.uint8).reshape(images.shape), images)
+        return
     if how in ("bytes", "mutate"):
         if how == "bytes":
             raw = data.draw(st.binary(max_size=64))
