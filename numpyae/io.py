@@ -208,9 +208,30 @@ def _checked_parameters(path, arrays, model):
     return out
 
 
+def _guard_sizes(path, arch, arrays):
+    """Refuse, before building anything, an architecture whose layers would allocate more weights
+    than the file holds (a crafted n_in x n_out of 10^6 x 10^6 would otherwise eat the memory)."""
+    budget = sum(int(a.size) for k, a in arrays.items() if k.startswith("param:"))
+    try:
+        stack = [json.loads(arch)]
+    except (json.JSONDecodeError, RecursionError):
+        return  # model_from_json reports it
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            n_in, n_out = o.get("n_in"), o.get("n_out")
+            if isinstance(n_in, int) and isinstance(n_out, int) and n_in * n_out > budget:
+                raise ModelFileError(f"{path}: architecture declares a {n_in} x {n_out} layer, more "
+                                     f"weights than the file's {budget} saved parameter values")
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+
+
 def _model_from_arrays(path, arrays):
     from .models.base import Model
     arch = _check_format(path, arrays)
+    _guard_sizes(path, arch, arrays)
     try:
         model = model_from_json(arch)
     except ModelFileError as exc:

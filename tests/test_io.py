@@ -141,6 +141,16 @@ def test_bad_config_values_are_model_file_errors(tmp_path):
         numpyae.load(_crafted(tmp_path, change))
 
 
+def test_huge_declared_layer_is_refused_before_allocating(tmp_path):
+    def change(a):
+        spec = json.loads(str(a["__architecture__"]))
+        spec["config"]["encoder"]["config"]["layers"][0]["config"]["n_out"] = 10 ** 7
+        spec["config"]["encoder"]["config"]["layers"][0]["config"]["n_in"] = 10 ** 7
+        a["__architecture__"] = np.array(json.dumps(spec))
+    with pytest.raises(ModelFileError, match="declares a 10000000 x 10000000 layer"):
+        numpyae.load(_crafted(tmp_path, change))
+
+
 def test_truncated_files(tmp_path):
     _, path = model_file(tmp_path)
     data = path.read_bytes()
