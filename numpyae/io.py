@@ -372,6 +372,9 @@ def read_checkpoint(path):
                                  f"got {meta.get(key)!r:.80}")
     if meta["epoch"] < 0:
         raise ModelFileError(f"{path}: checkpoint epoch must be >= 0, got {meta['epoch']}")
+    if meta["history"].get("epochs") != meta["epoch"]:
+        raise ModelFileError(f"{path}: checkpoint is inconsistent: epoch {meta['epoch']}, but its "
+                             f"history records {meta['history'].get('epochs')!r} epochs")
     optim = {k[len("optim:"):]: v for k, v in arrays.items() if k.startswith("optim:")}
     return Checkpoint(path=path, model=model, architecture=str(arrays["__architecture__"]),
                       parameters=_checked_parameters(path, arrays, model),

@@ -44,7 +44,8 @@ class History:
         return {"records": {k: list(v) for k, v in self.records.items()}, "epochs": self.epochs}
 
     def load_state_dict(self, state):
-        records, epochs = state.get("records"), state.get("epochs")
+        records, epochs = (state.get("records"), state.get("epochs")) if isinstance(state, dict) \
+            else (None, None)
         if not isinstance(records, dict) or not isinstance(epochs, int) or any(
                 not isinstance(v, list) for v in records.values()):
             raise ValueError(f"history state must be {{'records': {{name: [floats]}}, 'epochs': int}}, "
@@ -166,7 +167,7 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     n = len(X)
     steps = -(-n // batch_size)
     start_epoch, ckpt = _checkpointing(model, optimizer, rng, history, n, checkpoint,
-                                       checkpoint_every, resume)
+                                       checkpoint_every, resume, epochs)
     for cb in callbacks:
         cb.on_train_begin(model, history)
     bar = _progress(epochs, progress)
@@ -266,7 +267,8 @@ def _run_generators(rng, model):
     return [rng] + [g for g in generators(model) if g is not rng]
 
 
-def _checkpointing(model, optimizer, rng, history, n, checkpoint, checkpoint_every, resume):
+def _checkpointing(model, optimizer, rng, history, n, checkpoint, checkpoint_every, resume,
+                   epochs):
     """Restore from `resume` (in place) and set up checkpoint writing.
     Returns (epochs already done, a _Checkpointer or None)."""
     import os
@@ -288,6 +290,9 @@ def _checkpointing(model, optimizer, rng, history, n, checkpoint, checkpoint_eve
         except ValueError as exc:
             raise ModelFileError(f"{resume}: {exc}") from None
         start = ck.epoch
+        if start > epochs:
+            raise ValueError(f"epochs={epochs} is fewer than the {start} epochs the checkpoint "
+                             f"{resume} has already trained (epochs counts them all)")
     if checkpoint is None:
         return start, None
     return start, _Checkpointer(checkpoint, every, model, optimizer,

@@ -186,3 +186,16 @@ def test_optimizer_state_dict_round_trip_and_checks():
     bad = dict(state, **{"v.1": np.zeros(3)})
     with pytest.raises(ValueError, match=r"state\['v.1'\] must have shape"):
         opt2.load_state_dict(bad)
+
+
+def test_resume_needs_epochs_to_count_the_done_ones(tmp_path):
+    X = data()
+    model, opt = build()
+    ck = tmp_path / "c.npz"
+    fit(model, X, opt, checkpoint=ck, **dict(KW, epochs=3))
+    model, opt = build()
+    with pytest.raises(ValueError, match="epochs=2 is fewer than the 3 epochs"):
+        fit(model, X, opt, resume=ck, **dict(KW, epochs=2))
+    model, opt = build()
+    h = fit(model, X, opt, resume=ck, **dict(KW, epochs=3))  # nothing left to do
+    assert h.epochs == 3
