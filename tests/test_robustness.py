@@ -19,7 +19,6 @@ import re
 import signal
 import tempfile
 import urllib.error
-import zipfile
 
 import numpy as np
 import pytest
