@@ -389,7 +389,9 @@ def restore_checkpoint(path, model, optimizer, generators):
     The model must have the checkpoint's architecture and dtype, the optimizer its class.
     """
     ck = read_checkpoint(path)
-    if architecture_json(model) != ck.architecture:
+    state_keys = tuple(getattr(model, "training_state", ()))
+    if _without(json.loads(architecture_json(model)), state_keys) != \
+            _without(json.loads(ck.architecture), state_keys):
         raise ModelFileError(f"{path}: the checkpoint was written for a different architecture "
                              f"than the model being trained")
     named = dict(model.named_parameters_unique())
@@ -422,4 +424,13 @@ def restore_checkpoint(path, model, optimizer, generators):
             g.bit_generator.state = state
         except (TypeError, ValueError, KeyError) as exc:
             raise ModelFileError(f"{path}: random generator state is invalid: {exc}") from None
+    for key in state_keys:  # e.g. the VAE's warm-up step, as the rebuilt checkpoint model has it
+        setattr(model, key, getattr(ck.model, key))
     return ck
+
+
+def _without(spec, keys):
+    """The top-level architecture spec with the model's training-state config entries removed."""
+    if keys and isinstance(spec, dict) and isinstance(spec.get("config"), dict):
+        spec = dict(spec, config={k: v for k, v in spec["config"].items() if k not in keys})
+    return spec

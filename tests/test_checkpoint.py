@@ -199,3 +199,33 @@ def test_resume_needs_epochs_to_count_the_done_ones(tmp_path):
     model, opt = build()
     h = fit(model, X, opt, resume=ck, **dict(KW, epochs=3))  # nothing left to do
     assert h.epochs == 3
+
+
+# ---- the other models: VAE (eps Generator, KL warm-up counter), AAE (three optimizers) ----------
+
+def _vae():
+    model = numpyae.mlp_vae([12, 8, 2], kl_warmup=20, seed=4)
+    return model, Adam(model.parameters(), lr=0.01)
+
+
+def _aae():
+    model = numpyae.mlp_aae([12, 8, 2], discriminator=(6,), seed=4)
+    return model, model.make_optimizers(lr=0.01)
+
+
+@pytest.mark.parametrize("build_model", [_vae, _aae], ids=["vae", "aae"])
+def test_resume_other_models_bit_identical(tmp_path, build_model):
+    X = data()
+    model, opt = build_model()
+    full = fit(model, X, opt, **KW)
+    reference = params(model)
+    ck = tmp_path / "ck.npz"
+    model, opt = build_model()
+    with pytest.raises(Interrupt):
+        fit(model, X, opt, checkpoint=ck, checkpoint_every=3, callbacks=[StopAt(5)], **KW)
+    model, opt = build_model()
+    resumed = fit(model, X, opt, resume=ck, **KW)
+    assert_bit_identical(params(model), reference)
+    assert resumed.records == full.records
+    if hasattr(model, "step"):
+        assert model.step == 7 * 4  # the warm-up counter carried over

@@ -629,64 +629,18 @@ def test_divergence_is_caught(seed, lr, loss):
         assert np.isfinite(p.value).all()
 
 
-def test_overflowing_last_update_is_caught_and_undone():
+@pytest.mark.parametrize("kind", ["autoencoder", "vae"])
+def test_overflowing_last_update_is_caught_and_undone(kind):
+    """The base Model.train_step undoes an overflowing step itself; for models whose own
+    train_step does not (the VAE's), fit() puts back the epoch's starting values."""
     CASES["fit (diverging)"] += 1
-    model = mlp_autoencoder([6, 5, 3], rng=0)
+    model = (mlp_autoencoder([6, 5, 3], rng=0) if kind == "autoencoder"
+             else numpyae.mlp_vae([6, 5, 2], seed=0))
     before = [p.value.copy() for p in model.parameters()]
     X = np.random.default_rng(0).random((8, 6), dtype=np.float32)
     with np.errstate(all="ignore"), pytest.raises(NonFiniteError,
-                                                   match=r"epoch 1, step 1 of 1: .*put back"):
+                                                   match=r"epoch 1, step 1 of 1: .*(overflow|NaN)"):
         fit(model, X, SGD(model.parameters(), lr=1e300), epochs=1, batch_size=8, progress=False)
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.value, b)
     OUTCOMES["refused"] += 1
-
-
-# ---- resuming from damaged checkpoints -------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def checkpointed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt")
-    model = model_for(0)
-    X = np.random.default_rng(0).random((10, 6), dtype=np.float32)
-    path = folder / "c.npz"
-    fit(model, X, Adam(model.parameters()), epochs=1, checkpoint=path, progress=False, seed=0)
-    return X, path.read_bytes(), folder
-
-
-@settings(max_examples=200, **SETTINGS)
-@given(data=st.data(), how=st.sampled_from(["meta", "optim", "drop", "flip"]))
-def test_resume_from_damaged_checkpoint(checkpointed, data, how):
-    import json
-    X, good, folder = checkpointed
-    with np.load(io.BytesIO(good), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    if how == "meta":
-        meta = json.loads(str(arrays["__checkpoint__"]))
-        key = data.draw(st.sampled_from(sorted(meta)))
-        meta[key] = data.draw(st.sampled_from([None, -1, "x", [], {}, 1.5, {"bit_generator": "X"},
-                                               [{"bit_generator": "PCG64"}], 10 ** 30]))
-        arrays["__checkpoint__"] = np.array(json.dumps(meta))
-    elif how == "optim":
-        key = data.draw(st.sampled_from(sorted(k for k in arrays if k.startswith("optim:"))))
-        arrays[key] = data.draw(st.sampled_from([np.zeros(7), np.array("s"), np.zeros((2, 2, 2)),
-                                                 np.array(1 + 2j)]))
-    elif how == "drop":
-        del arrays[data.draw(st.sampled_from(sorted(arrays)))]
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    raw = bytearray(buf.getvalue())
-    if how == "flip":
-        raw[data.draw(st.integers(0, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
-    path = folder / "damaged.npz"
-    path.write_bytes(bytes(raw))
-    model = model_for(0)
-    before = [p.value.copy() for p in model.parameters()]
-    ok, history = run("fit(resume=damaged)", lambda: fit(model, X, Adam(model.parameters()),
-                                                          epochs=2, resume=path, progress=False,
-                                                          seed=0), [str(path)])
-    if ok:  # only a harmless change may resume, and then the run must be sound
-        assert history.epochs == 2
-        assert all(np.isfinite(p.value).all() for p in model.parameters())
-    else:
-        assert isinstance(history, ModelFileError), type(history)

@@ -227,6 +227,7 @@ class VAE(Model):
     step          training steps taken so far (saved, so warm-up resumes where it stopped)
     seed          int seed (or Generator) of self.rng, which draws eps
     """
+    training_state = ("step",)  # the KL warm-up counter: saved and restored by checkpoints
     terms = ("loss", "reconstruction", "kl", "neg_elbo")
 
     def __init__(self, encoder, mean_head, logvar_head, decoder, likelihood="bernoulli", *,
