@@ -644,3 +644,85 @@ def test_overflowing_last_update_is_caught_and_undone(kind):
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.value, b)
     OUTCOMES["refused"] += 1
+
+
+# ---- the other models: VAE, CVAE, AAE, Classifier -------------------------------------------------
+
+def _other_model(which, seed):
+    if which == "vae":
+        return numpyae.mlp_vae([6, 5, 2], seed=seed)
+    if which == "cvae":
+        return numpyae.mlp_cvae([6, 5, 2], 3, seed=seed)
+    if which == "aae":
+        return numpyae.mlp_aae([6, 5, 2], discriminator=(4,), seed=seed)
+    return numpyae.mlp_classifier([6, 5], 3, rng=seed)
+
+
+@settings(max_examples=400, **SETTINGS)
+@given(data=st.data(), which=st.sampled_from(["vae", "cvae", "aae", "classifier"]),
+       seed=st.integers(0, 20),
+       method=st.sampled_from(["encode", "decode", "reconstruct", "sample", "predict", "fit", "y"]))
+def test_other_models(data, which, seed, method):
+    model = _other_model(which, seed)
+    labelled = which in ("cvae", "classifier")
+    n = data.draw(st.integers(1, 6))
+    y_ok = np.arange(n) % 3 if labelled else None
+    X_ok = np.random.default_rng(seed).random((n, 6))
+    if method == "y":  # spoiled labels
+        if not labelled:
+            return
+        y = data.draw(st.sampled_from([np.full(n, 3), np.full(n, -1), np.arange(n + 1) % 3,
+                                       np.full(n, 0.5), None, "y", np.zeros((n, 2), int),
+                                       np.full(n, np.nan)]))
+        fn = {"cvae": lambda: model.reconstruct(X_ok, y), "classifier": lambda: model.score(X_ok, y)}
+        run(f"{which}:labels", fn[which], ["y"])
+        return
+    if method == "fit":
+        kind, X, valid = data.draw(arrays(6, min_rows=2))
+        opt = model.make_optimizers() if which == "aae" else Adam(model.parameters(), lr=1e-2)
+        ok, h = run(f"{which}:fit", lambda: fit(model, X, opt, y=None if not labelled else
+                                                np.arange(len(np.asarray(X))) % 3 if valid else y_ok,
+                                                epochs=1, batch_size=4, progress=False, seed=0),
+                    None if valid else ["X", "y"])
+        if ok:
+            assert all(np.isfinite(v).all() for v in h.records.values())
+        return
+    if method == "sample":
+        if which == "classifier":
+            return
+        k = data.draw(st.one_of(st.integers(1, 5), JUNK))
+        k_ok = isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k > 0
+        args = (k, y_ok[:1].repeat(k) if labelled and k_ok else None) if which == "cvae" else (k,)
+        ok, out = run(f"{which}:sample", lambda: model.sample(*args), None if k_ok else ["n"])
+        if ok:
+            assert_finite_array(out, (k, 6), np.float32)
+        return
+    if method == "decode":
+        if which == "classifier":
+            return
+        kind, Z, valid = data.draw(arrays(2, lo=-2, hi=2))
+        yy = (np.arange(len(np.asarray(Z))) % 3 if valid else y_ok) if labelled else None
+        ok, out = run(f"{which}:decode", lambda: model.decode(Z, yy) if labelled else model.decode(Z),
+                      None if valid else ["Z", "H", "y"])
+        if ok:
+            assert_finite_array(out, (len(np.asarray(Z)), 6), np.float32)
+        return
+    kind, X, valid = data.draw(arrays(6))
+    yy = (np.arange(len(np.asarray(X))) % 3 if valid else y_ok) if labelled else None
+    if method == "predict":
+        if which != "classifier":
+            return
+        ok, out = run("classifier:predict_proba", lambda: model.predict_proba(X),
+                      None if valid else ["X"])
+        if ok:
+            assert_finite_array(out, (len(np.asarray(X)), 3), np.float32)
+            np.testing.assert_allclose(out.sum(1), 1, rtol=1e-5)
+        return
+    if method == "reconstruct" and which == "classifier":
+        return
+    fn = getattr(model, method)
+    ok, out = run(f"{which}:{method}", lambda: fn(X, yy) if which == "cvae" else fn(X),
+                  None if valid else ["X", "y"])
+    if ok:
+        assert_finite_array(out, dtype=np.float32)
+        assert len(out) == len(np.asarray(X))
