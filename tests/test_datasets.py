@@ -324,3 +324,12 @@ def test_cli_trains_on_mnist_files_and_resumes(tmp_path, capsys):
     assert read_checkpoint(ck).epoch == 2
     assert cli.main(args[:-2] + ["--epochs", "3", "--resume", str(ck)]) == 0
     assert "after 3 epochs" in capsys.readouterr().out
+
+
+def test_cli_generative_trainers_take_the_dataset(tmp_path, capsys):
+    from numpyae import cli
+    make_split(tmp_path / "mnist", rows=28, cols=28, n=30)
+    cli.main(["train", "--model", "aae", "--dataset", "mnist", "--data-dir", str(tmp_path / "mnist"),
+              "--epochs", "1", "--quiet", "--out", str(tmp_path), "--latent", "2"])
+    out = capsys.readouterr().out
+    assert "AAE: encoder 784-128-128-2" in out and "24 train / 6 test" in out
