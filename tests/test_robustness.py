@@ -324,11 +324,11 @@ def test_fit(data, seed, dtype, spoil):
 # ---- losses ---------------------------------------------------------------------------------
 
 @settings(max_examples=600, **SETTINGS)
-@given(data=st.data(), which=st.sampled_from(["mse", "mse_sum", "bce", "sce"]),
+@given(data=st.data(), which=st.sampled_from(["mse", "mse_sum", "bce", "sce", "gaussian_nll"]),
        side=st.sampled_from([None, "output", "target"]))
 def test_losses(data, which, side):
     loss = {"mse": MSE(), "mse_sum": MSE("sum"), "bce": BinaryCrossEntropy(),
-            "sce": SoftmaxCrossEntropy()}[which]
+            "sce": SoftmaxCrossEntropy(), "gaussian_nll": numpyae.GaussianNLL(logvar=-1.0)}[which]
     d = 4
     n = data.draw(st.integers(1, 8))
     rng = np.random.default_rng(data.draw(st.integers(0, 999)))
