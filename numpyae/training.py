@@ -140,8 +140,8 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     Training happens in the model's dtype (float32 by default): X is converted once, up front.
     A NaN or inf loss or gradient raises NonFiniteError naming the epoch, the step and the
     quantity, before the optimizer touches the parameters: they stay at their last good values.
-    If an update itself overflowed (finite gradient, huge learning rate), the parameters are put
-    back to their values at the start of that epoch (a copy is kept once per epoch).
+    An update that itself overflows a parameter (finite gradient, huge learning rate) is undone
+    before the error is raised (models.base.guarded_update).
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be a numpyae Model, got {type(model).__name__}")
@@ -175,7 +175,6 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
         bar.update(min(start_epoch, epochs))
     try:
         for epoch in range(start_epoch, epochs):
-            epoch_start = [p.value.copy() for p in model.parameters()]  # for NonFiniteError only
             order = rng.permutation(n) if shuffle else np.arange(n)
             sums = {}
             for step in range(steps):
@@ -185,12 +184,11 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
                 try:
                     terms = model.train_step(xb, yb, optimizer)
                 except NonFiniteError as exc:
-                    raise _stopped(exc, epoch, step, steps, model, epoch_start) from None
+                    raise NonFiniteError(f"training stopped at epoch {epoch + 1}, step {step + 1} "
+                                         f"of {steps}: {exc}; the parameters are left at their "
+                                         f"last finite values") from None
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
-            if not all(np.isfinite(p.value).all() for p in model.parameters()):  # last update
-                raise _stopped(NonFiniteError("a parameter became NaN or inf in the update"),
-                               epoch, steps - 1, steps, model, epoch_start)
             logs = {k: v / n for k, v in sums.items()}
             if X_val is not None:
                 logs.update({f"val_{k}": v for k, v in model.evaluate(X_val, y_val).items()})
@@ -212,20 +210,6 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     for cb in callbacks:
         cb.on_train_end(model, history)
     return history
-
-
-def _stopped(exc, epoch, step, steps, model, epoch_start):
-    """The NonFiniteError fit() raises; restores the epoch's starting parameters if an update
-    had already overflowed them (finite gradients, too large a step)."""
-    where = f"training stopped at epoch {epoch + 1}, step {step + 1} of {steps}: {exc}"
-    params = model.parameters()
-    if all(np.isfinite(p.value).all() for p in params):
-        return NonFiniteError(f"{where}; the parameters are left at their last finite values")
-    for p, v in zip(params, epoch_start):
-        p.value[...] = v
-    return NonFiniteError(f"{where}; an update overflowed the parameters (learning rate too "
-                          f"large?), so they were put back to their values at the start of "
-                          f"epoch {epoch + 1}")
 
 
 def _check_callbacks_and_optimizer(model, optimizer, callbacks):

@@ -635,8 +635,8 @@ def test_divergence_is_caught(seed, lr, loss):
 
 @pytest.mark.parametrize("kind", ["autoencoder", "vae"])
 def test_overflowing_last_update_is_caught_and_undone(kind):
-    """The base Model.train_step undoes an overflowing step itself; for models whose own
-    train_step does not (the VAE's), fit() puts back the epoch's starting values."""
+    """An update that overflows is undone (models.base.guarded_update): the VAE's train_step
+    goes through the same guard as the base Model's."""
     CASES["fit (diverging)"] += 1
     model = (mlp_autoencoder([6, 5, 3], rng=0) if kind == "autoencoder"
              else numpyae.mlp_vae([6, 5, 2], seed=0))

@@ -52,7 +52,7 @@ from ..losses import GaussianNLL
 from ..parameter import Parameter
 from .._validation import (as_generator, check_array, check_dtype, check_nonnegative_float,
                            check_positive_int)
-from .base import Model, check_finite_step
+from .base import Model
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 _LOG_2PI = math.log(2 * math.pi)
@@ -340,10 +340,8 @@ class VAE(Model):
         return terms
 
     def train_step(self, x, y, optimizer):
-        terms = self.loss_and_grad(x, y)
-        check_finite_step(terms, self.named_parameters_unique())
-        optimizer.step()
-        self.step += 1
+        terms = super().train_step(x, y, optimizer)
+        self.step += 1  # counts optimizer steps, for the KL warm-up
         return terms
 
     # ---- inference ---------------------------------------------------------------------
