@@ -60,13 +60,14 @@ def load_photograph(name=PATCH_IMAGE):
     The default is the portrait of Grace Hopper (600 x 512) that ships with matplotlib; colour is
     converted to luminance with the ITU-R BT.601 weights 0.299 R + 0.587 G + 0.114 B.
     """
+    import os
+
     import matplotlib.cbook as cbook
     import matplotlib.image as mimage
-    try:
-        path = cbook.get_sample_data(name, asfileobj=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"name must be an image in matplotlib's sample data, got {name!r} ({exc})") \
-            from None
+    path = cbook.get_sample_data(name, asfileobj=False) if isinstance(name, str) else None
+    if path is None or not os.path.isfile(path):
+        raise ValueError(f"name must be an image in matplotlib's sample data (e.g. "
+                         f"{PATCH_IMAGE!r}), got {name!r}")
     img = np.asarray(mimage.imread(path), dtype=np.float64)
     if img.dtype.kind == "f" and img.max() > 1:
         img = img / 255.0

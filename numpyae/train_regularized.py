@@ -23,10 +23,10 @@ DEFAULTS = {
 }
 
 
-def _data(args, *, patches_n=10000):
+def _data(args):
     from .datasets import load_digits, load_patches, train_validation_split
     if args.dataset == "patches":
-        X = load_patches(patches_n, seed=args.seed)
+        X = load_patches(args.n_patches, seed=args.seed)
         X_tr, X_va, _, _ = train_validation_split(X, fraction=0.1, seed=args.seed)
         return X_tr, X_va, (8, 8), "natural-image patches (8x8, whitened grace_hopper.jpg)"
     X, y = load_digits()
@@ -204,5 +204,7 @@ def add_arguments(parser):
     """The extra options of these trainers (added to `python -m numpyae train`)."""
     parser.add_argument("--lam", type=float, default=0.1,
                         help="contractive penalty weight (--model contractive)")
+    parser.add_argument("--n-patches", type=int, default=10000,
+                        help="patches sampled for --dataset patches (default 10000, as UFLDL)")
     parser.add_argument("--ks", default="5,10,20,40",
                         help="comma-separated k values (--model ksparse)")
