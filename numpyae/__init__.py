@@ -11,6 +11,14 @@ from .optimizers import SGD, Adam, AdamW
 from .parameter import Parameter
 from .training import Callback, EarlyStopping, History, fit
 
+# regularized autoencoders (issue 3)
+from .corruption import GaussianNoise, MaskingNoise, SaltAndPepper
+from .datasets import load_patches
+from .layers import TopK
+from .models import ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
+from .penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+from .preprocessing import ZCAWhitening
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -19,4 +27,8 @@ __all__ = [
     "Sequential", "TiedDense", "SoftmaxCrossEntropy", "check_directional", "check_layer", "check_model",
     "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
     "numerical_gradient", "relative_error", "train_validation_split",
+    # issue 3
+    "Contractive", "ContractiveAutoencoder", "DenoisingAutoencoder", "GaussianNoise", "KLSparsity",
+    "L1Activity", "MaskingNoise", "SaltAndPepper", "SparseAutoencoder", "TopK", "WeightDecay",
+    "ZCAWhitening", "load_patches",
 ]
