@@ -179,7 +179,8 @@ def train_ksparse(args):
         _fit(model, X_tr, X_va, args)
         H = model.encode(X_va)
         nnz = np.count_nonzero(H, axis=1)
-        rows.append((k, nnz.min(), nnz.max(), _mse(model.reconstruct(X_va), X_va)))
+        used = int(np.count_nonzero((H != 0).any(axis=0)))
+        rows.append((k, nnz.min(), nnz.max(), used, _mse(model.reconstruct(X_va), X_va)))
         _save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
                                   title=f"k-sparse autoencoder filters, k={k}"),
                      os.path.join(run, f"filters_k{k}.png"))
@@ -187,10 +188,11 @@ def train_ksparse(args):
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
     print(f"model: 64-{n_code}-64 linear, TopK(k) code, tied weights, squared error, "
           f"{args.epochs} epochs per k")
-    print(f"{'k':>4s} {'nonzero code units per example (min..max)':>44s} {'held-out MSE/pixel':>20s}")
-    for k, lo, hi, mse in rows:
-        print(f"{k:4d} {f'{lo}..{hi}':>44s} {mse:20.5f}")
-    exact = all(lo == hi == k for k, lo, hi, _ in rows)
+    print(f"{'k':>4s} {'nonzero code units per example (min..max)':>44s} "
+          f"{'units ever active':>18s} {'held-out MSE/pixel':>20s}")
+    for k, lo, hi, used, mse in rows:
+        print(f"{k:4d} {f'{lo}..{hi}':>44s} {f'{used}/{n_code}':>18s} {mse:20.5f}")
+    exact = all(lo == hi == k for k, lo, hi, _, _ in rows)
     print(f"exactly k nonzero code units in every held-out example: {'yes' if exact else 'NO'}")
     print(f"run folder: {run}")
     return 0
