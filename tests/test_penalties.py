@@ -102,8 +102,10 @@ def test_contractive_value_is_squared_frobenius_norm_of_fd_jacobian(activation, 
     if activation == "relu":
         assume(np.all(np.abs(a) > 1e-3))  # FD across the kink would mix both slopes
     lam = 0.37
-    value = Contractive(lam).forward(layer.forward(x), layer, [layer.W])
-    J = fd_jacobian(lambda z: layer.forward(z), x)
+    model = numpyae.Autoencoder(numpyae.Sequential([layer]), numpyae.Sequential([Dense(4, 5)]),
+                                "mse", penalties=[Contractive(lam)])
+    value = model.forward_loss(x, training=False)["contractive"]
+    J = fd_jacobian(lambda z: model.encoder.forward(z, training=False), x)  # (B, k, n)
     expected = lam * np.mean(np.sum(J ** 2, axis=(1, 2)))
     assert value == pytest.approx(expected, rel=1e-7, abs=1e-14)
 
