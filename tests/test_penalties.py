@@ -35,13 +35,16 @@ def _analytic(penalty, layer, x):
     return layer.W.grad.copy(), layer.b.grad.copy(), dx
 
 
-def _check_alone(penalty, layer, x):
-    """Max relative error of dP/dW, dP/db, dP/dx (the penalty alone) against finite differences."""
+def _check_alone(penalty, layer, x, *, return_smallest=False):
+    """Max relative error of dP/dW, dP/db, dP/dx (the penalty alone) against finite differences
+    (and, if asked, the smallest |entry| of those gradients)."""
     dW, db, dx = _analytic(penalty, layer, x)
     f = lambda: _penalty_value(penalty, layer, x)
     errs = [relative_error(dW, numerical_gradient(f, layer.W.value)).max(),
             relative_error(db, numerical_gradient(f, layer.b.value)).max(),
             relative_error(dx, numerical_gradient(f, x)).max()]
+    if return_smallest:
+        return max(errs), min(np.abs(g).min() for g in (dW, db, dx))
     return max(errs)
 
 
@@ -69,7 +72,12 @@ def test_contractive_gradcheck_property(seed):
     act = ACTIVATIONS[seed % 3]  # smooth ones; relu is covered below
     layer = _layer(5, 3, act, seed)
     x = _inputs(seed, 4, 5)
-    assert _check_alone(Contractive(0.7), layer, x) <= 1e-7
+    err, smallest = _check_alone(Contractive(0.7), layer, x, return_smallest=True)
+    # The finite differences carry a round-off of about eps*|P|/h ~ 1e-12 in absolute terms, so a
+    # relative error <= 1e-7 is only resolvable for entries above ~1e-5. An entry that cancels to
+    # ~1e-6 by chance (about 1 draw in 600) says nothing about the derivation: skip that draw.
+    assume(smallest > 1e-5)
+    assert err <= 1e-7
 
 
 def test_contractive_relu_gradcheck_away_from_the_kink():
