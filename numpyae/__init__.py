@@ -1,6 +1,7 @@
 """numpyae: autoencoders in pure NumPy with hand-derived, gradient-checked backward passes."""
 from .activations import get_activation
-from .datasets import load_digits, train_validation_split
+from .datasets import (load_dataset, load_digits, load_fashion_mnist, load_mnist,
+                       train_validation_split)
 from .gradcheck import (check_directional, check_gradient, check_layer, check_model, numerical_gradient,
                         relative_error)
 from .io import ModelFileError, load
@@ -18,6 +19,14 @@ from .models import Classifier, mlp_classifier
 from .pca import PCA, linear_autoencoder, pca_subspace_angles, principal_angles
 from .pretraining import greedy_pretrain, pretrain_and_finetune, stack_autoencoders
 
+# regularized autoencoders (issue 3)
+from .corruption import GaussianNoise, MaskingNoise, SaltAndPepper
+from .datasets import load_patches
+from .layers import TopK
+from .models import ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
+from .penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+from .preprocessing import ZCAWhitening
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -26,6 +35,11 @@ __all__ = [
     "Sequential", "TiedDense", "SoftmaxCrossEntropy", "check_directional", "check_gradient", "check_layer", "check_model",
     "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
     "numerical_gradient", "relative_error", "train_validation_split",
+    "load_dataset", "load_mnist", "load_fashion_mnist",
+    # issue 3
+    "Contractive", "ContractiveAutoencoder", "DenoisingAutoencoder", "GaussianNoise", "KLSparsity",
+    "L1Activity", "MaskingNoise", "SaltAndPepper", "SparseAutoencoder", "TopK", "WeightDecay",
+    "ZCAWhitening", "load_patches",
 ]
 __all__ += [
     "AAE", "AAEPhase", "CVAE", "GaussianMixture", "GaussianNLL", "KLTerm", "PhaseOptimizers",

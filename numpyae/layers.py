@@ -96,6 +96,12 @@ class Layer:
         self.backward(dy)
 
     def __call__(self, x, *, training=False):
+        """forward() on user input: x is checked (2-D, real, finite, the layer's input size) and
+        cast to the layer's dtype first. Models call forward() directly (already checked)."""
+        from ._validation import check_array
+        params = self.parameters()
+        dtype = params[0].value.dtype.type if params else None
+        x = check_array(x, "x", ndim=2, n_features=input_dim(self), dtype=dtype)
         return self.forward(x, training=training)
 
     def get_config(self, ctx):
@@ -154,12 +160,13 @@ class Dense(Layer):
         """backward without dx (for a first layer, whose input is data): dW and db only."""
         self._accumulate(_activation_backward(self, dy))
 
-    def backward_preactivation(self, da):
+    def backward_preactivation(self, da, *, input_grad=True):
         """The affine part of backward, given da = dL/da directly (penalties on a use this).
 
-        dW += x^T da,  db += sum_b da,  returns dx = da W^T.  da is only read."""
+        dW += x^T da,  db += sum_b da,  returns dx = da W^T (None with input_grad=False, for a
+        layer whose input is data).  da is only read."""
         self._accumulate(da)
-        return da @ self.W.value.T
+        return da @ self.W.value.T if input_grad else None
 
     def _accumulate(self, da):
         self.W.grad += self.x.T @ da
@@ -262,15 +269,8 @@ class Sequential(Layer):
         return dy
 
     def backward_parameters(self, dy):
-        """backward without dL/dx of the stack's input: layers before the first one with
-        parameters are skipped (they have nothing to fill), and that first one is asked for
-        its parameter gradients only."""
-        first = next((i for i, layer in enumerate(self.layers) if layer.named_parameters()), None)
-        if first is None:
-            return
-        for layer in reversed(self.layers[first + 1:]):
-            dy = layer.backward(dy)
-        self.layers[first].backward_parameters(dy)
+        """backward without dL/dx of the stack's input (see backward_parameters_chain)."""
+        backward_parameters_chain(self.layers, dy)
 
     def __len__(self):
         return len(self.layers)
@@ -287,6 +287,18 @@ class Sequential(Layer):
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n])"
+
+
+def backward_parameters_chain(layers, dy):
+    """Backward through `layers` (in forward order) when their input is data: only the
+    parameter gradients are filled. Layers before the first one with parameters are skipped
+    (they have nothing to fill), and that first one is asked for its parameter gradients only."""
+    first = next((i for i, layer in enumerate(layers) if layer.named_parameters()), None)
+    if first is None:
+        return
+    for layer in reversed(layers[first + 1:]):
+        dy = layer.backward(dy)
+    layers[first].backward_parameters(dy)
 
 
 def _sublayers(layer):
@@ -315,3 +327,44 @@ def output_dim(layer):
         if n is not None:
             return n
     return None
+
+
+@register
+class TopK(Layer):
+    """k-sparse code layer (Makhzani & Frey 2013, "k-Sparse Autoencoders"): keep the k largest
+    entries of each row, set the others to 0.
+
+        y_bj = z_bj * m_bj,   m_bj = 1 if z_bj is among the k largest of row b, else 0
+    Shapes:  z, m, y (B, n)
+
+    Backward, given dy (B, n): for a fixed support the map is linear and diagonal, so
+        dz = dy * m        (B, n)
+    i.e. the gradient flows only through the kept units. The support changes (a kink) where the
+    k-th and (k+1)-th largest entries of a row tie: gradient checks must keep that gap > 2h.
+    Ties are broken by np.argpartition; exactly k entries are kept per row.
+    """
+
+    def __init__(self, k):
+        self.k = check_positive_int(k, "k")
+        self.mask = None
+
+    def forward(self, x, *, training=True):
+        if x.ndim != 2:
+            raise ValueError(f"TopK expects input of shape (batch, units), got {x.shape}")
+        if self.k > x.shape[1]:
+            raise ValueError(f"k must be <= the number of units {x.shape[1]}, got k={self.k}")
+        n = x.shape[1]
+        idx = np.argpartition(x, n - self.k, axis=1)[:, n - self.k:]  # (B, k) the k largest
+        mask = np.zeros(x.shape, dtype=bool)
+        np.put_along_axis(mask, idx, True, axis=1)
+        self.mask = mask
+        return np.where(mask, x, x.dtype.type(0))
+
+    def backward(self, dy):
+        return np.where(self.mask, dy, dy.dtype.type(0))
+
+    def get_config(self, ctx):
+        return {"k": self.k}
+
+    def __repr__(self):
+        return f"TopK(k={self.k})"
