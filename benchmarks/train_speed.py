@@ -296,6 +296,8 @@ def model_steps(X, args, torch):
         for lam, label in ((0.0, "pytorch plain"), (CONTRACTIVE_LAM, "pytorch contractive")):
             m = torch_contractive(torch, SIZES[0], CONTRACTIVE_CODE, lam, args.seed)
             cae.append(StepTimer(label, torch_step(torch, m, m.loss), Xs, bs, steps))
+    for timer in cae:   # warm-up (first-call costs), untimed
+        timer.epoch(Xs, bs)
     if cae:
         out.append(("contractive", interleaved(cae, Xs, bs, args.step_reps)))
     vae = []
@@ -305,6 +307,8 @@ def model_steps(X, args, torch):
     if torch is not None:
         m = torch_vae(torch, VAE_SIZES, args.seed)
         vae.append(StepTimer("pytorch vae", torch_step(torch, m, m.loss), Xs, bs, steps))
+    for timer in vae:
+        timer.epoch(Xs, bs)
     if vae:
         out.append(("vae", interleaved(vae, Xs, bs, args.step_reps)))
     missing = [name for name, ok in (("ContractiveAutoencoder", ContractiveAutoencoder),
@@ -367,6 +371,16 @@ def numpy_blas_threads():
     return os.cpu_count(), None
 
 
+def memory_gib():
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("nan")
+
+
 def cpu_name():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -411,8 +425,8 @@ def main(argv=None):
     X, source = load_data(args.examples, args.seed)
 
     print("numpyae training-speed benchmark")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.system()} {platform.release()}")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, {memory_gib():.0f} GiB, "
+          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__} ({torch.get_num_threads()} "
                                         f"threads)" if torch else "")
           + (", scikit-learn " + __import__("sklearn").__version__
@@ -455,6 +469,19 @@ def main(argv=None):
                  f"{100 * epoch_flops(len(X)) / t_np / rate:4.1f}%")
         print(line, flush=True)
 
+    targets = []   # (what, measured, goal, met)
+    for bs, times in results.items():
+        if "pytorch" in times:
+            r = median(times["numpyae"]) / median(times["pytorch"])
+            goal = 0.67 if bs == 256 else 1.0
+            targets.append((f"numpyae / PyTorch epoch, batch {bs}", f"{r:.2f}x", f"<= {goal}x",
+                            r <= goal))
+        if bs == 256:
+            share = epoch_flops(len(X)) / median(times["numpyae"]) / (
+                Matmul.flops() / median(times["matmul"]))
+            targets.append(("share of the matmul rate, batch 256", f"{100 * share:.0f}%",
+                            ">= 55%", share >= 0.55))
+
     print()
     print("| batch | numpyae (s/epoch) | PyTorch (s/epoch) | numpyae / PyTorch | scikit-learn "
           "(s/epoch) | numpyae / scikit-learn | share of matmul rate |")
@@ -481,9 +508,11 @@ def main(argv=None):
                 print(f"  {kind:12s} {k:22s} {v:7.2f} ms")
             if kind == "contractive":
                 if "numpyae contractive" in ms:
+                    r = ms["numpyae contractive"] / ms["numpyae plain"]
                     print(f"  contractive / plain (numpyae, 784-{CONTRACTIVE_CODE} tied sigmoid, "
-                          f"lam={CONTRACTIVE_LAM}): "
-                          f"{ms['numpyae contractive'] / ms['numpyae plain']:.2f}x")
+                          f"lam={CONTRACTIVE_LAM}): {r:.2f}x")
+                    targets.append(("contractive step / plain step (numpyae)", f"{r:.2f}x",
+                                    "<= 1.3x", r <= 1.3))
                 if "pytorch contractive" in ms:
                     print(f"  contractive / plain (pytorch): "
                           f"{ms['pytorch contractive'] / ms['pytorch plain']:.2f}x")
@@ -491,8 +520,9 @@ def main(argv=None):
                     print(f"  numpyae / pytorch, contractive step: "
                           f"{ms['numpyae contractive'] / ms['pytorch contractive']:.2f}x")
             if kind == "vae" and "numpyae vae" in ms and "pytorch vae" in ms:
-                print(f"  numpyae / pytorch, VAE {'-'.join(map(str, VAE_SIZES))} step: "
-                      f"{ms['numpyae vae'] / ms['pytorch vae']:.2f}x")
+                r = ms["numpyae vae"] / ms["pytorch vae"]
+                print(f"  numpyae / pytorch, VAE {'-'.join(map(str, VAE_SIZES))} step: {r:.2f}x")
+                targets.append(("VAE step numpyae / PyTorch", f"{r:.2f}x", "<= 1.0x", r <= 1.0))
         for name in missing:
             print(f"  numpyae side not timed: this checkout has no {name} yet")
 
@@ -505,6 +535,14 @@ def main(argv=None):
               f"{n_params:,} parameters): {peak / 2**20:.1f} MiB; budget (parameters + "
               f"gradients + Adam m, v + one batch's activations and gradients) "
               f"{budget / 2**20:.1f} MiB; ratio {peak / budget:.2f}x")
+        targets.append(("training memory beyond the dataset / budget", f"{peak / budget:.2f}x",
+                        "<= 1.5x", peak / budget <= 1.5))
+
+    if targets:
+        print()
+        print("targets (issue 8; medians of this run):")
+        for what, value, goal, met in targets:
+            print(f"  {what:46s} {value:>7s}  goal {goal:8s} {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":
