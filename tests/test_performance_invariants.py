@@ -68,6 +68,33 @@ def test_float32_training_step_creates_no_float64(activation, loss):
     assert all(p.value.dtype == np.float32 for p in model.parameters())
 
 
+def _regularized_and_generative_models():
+    from numpyae.models import (ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder,
+                                mlp_cvae, mlp_vae)
+    return {
+        "contractive": lambda: ContractiveAutoencoder((12, 5), lam=0.1, rng=0),
+        "denoising": lambda: DenoisingAutoencoder((12, 5), rng=0),
+        "sparse-kl": lambda: SparseAutoencoder((12, 5), rng=0),
+        "sparse-topk": lambda: SparseAutoencoder((12, 5), penalty="topk", rng=0),
+        "vae": lambda: mlp_vae([12, 8, 3], seed=0),
+        "cvae": lambda: mlp_cvae([12, 8, 3], 4, seed=0),
+    }
+
+
+@pytest.mark.parametrize("name", ["contractive", "denoising", "sparse-kl", "sparse-topk", "vae",
+                                  "cvae"])
+def test_float32_steps_of_the_other_models_create_no_float64(name):
+    model = _regularized_and_generative_models()[name]()
+    instrument(model)
+    rng = np.random.default_rng(2)
+    X = rng.random((24, 12), dtype=np.float32).view(DtypeRecorder)
+    y = rng.integers(0, 4, size=24) if model.needs_labels else None
+    DtypeRecorder.seen = []
+    fit(model, X, Adam(model.parameters(), lr=1e-3), y=y, epochs=2, batch_size=8, seed=2,
+        progress=False)
+    assert float_dtypes_seen() == {np.dtype(np.float32)}
+
+
 @pytest.mark.parametrize("make_opt", [
     lambda ps: Adam(ps, lr=1e-3, weight_decay=1e-4),
     lambda ps: AdamW(ps, lr=1e-3),
