@@ -398,7 +398,8 @@ def parse_args(argv=None):
                    help="timed epochs per library and batch size (the median is reported)")
     p.add_argument("--batch-sizes", default="64,256,1024", help="comma-separated batch sizes")
     p.add_argument("--examples", type=int, default=60000, help="training examples per epoch")
-    p.add_argument("--skip", default="", help="comma-separated: pytorch, sklearn, steps, memory")
+    p.add_argument("--skip", default="",
+                   help="comma-separated parts to leave out: epochs, pytorch, sklearn, steps, memory")
     p.add_argument("--sklearn-epochs", type=int, default=None,
                    help="timed scikit-learn epochs (default: --epochs; it is by far the slowest)")
     p.add_argument("--steps", type=int, default=40, help="training steps per timed run in part 3")
@@ -442,7 +443,7 @@ def main(argv=None):
     print()
 
     results = {}
-    for bs in args.batch_sizes:
+    for bs in ([] if "epochs" in args.skip else args.batch_sizes):
         contenders = [NumpyaeAE(args.seed)]
         if torch is not None:
             contenders.append(TorchAE(args.seed))
