@@ -130,11 +130,13 @@ class SGD(Optimizer):
 
     def state_dict(self):
         state = super().state_dict()
+        state["steps"] = np.array(self._steps)   # the flush schedule (a resumed run repeats it)
         state.update({f"velocity.{i}": v for i, v in enumerate(self.velocity)})
         return state
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
+        self._steps = int(state["steps"])
         for i, v in enumerate(self.velocity):
             v[...] = state[f"velocity.{i}"]
 
