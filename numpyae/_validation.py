@@ -43,6 +43,16 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def check_sizes(sizes, name="sizes", *, min_length=2, what="the input size and at least one code size"):
+    """A list of positive layer sizes, input first: [64, 32, 16]."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"{name} must be a list of positive ints, got {sizes!r}")
+    sizes = [check_positive_int(s, f"{name}[{i}]") for i, s in enumerate(sizes)]
+    if len(sizes) < min_length:
+        raise ValueError(f"{name} must list {what}, got {sizes}")
+    return sizes
+
+
 def check_nonnegative_float(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")

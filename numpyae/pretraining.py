@@ -33,7 +33,7 @@ from .layers import Sequential
 from .models.autoencoder import Autoencoder, mlp_autoencoder
 from .optimizers import OPTIMIZERS, Optimizer
 from .training import fit
-from ._validation import as_generator, check_array, check_dtype, check_positive_int
+from ._validation import as_generator, check_array, check_dtype, check_positive_int, check_sizes
 
 
 def default_stage_builder(stage, *, activation="relu", loss="bce", tied=False, dtype=np.float32):
@@ -153,14 +153,7 @@ def greedy_pretrain(X, sizes, *, builder=None, activation="relu", loss="bce", ti
 
     Returns a PretrainedStack (stages, per-stage histories, .stack() for fine-tuning).
     """
-    try:
-        sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
-    except TypeError as exc:
-        if "sizes[i]" in str(exc):
-            raise
-        raise TypeError(f"sizes must be a list of positive ints, got {sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list the input size and at least one code size, got {sizes}")
+    sizes = check_sizes(sizes)
     n_stages = len(sizes) - 1
     dtype = check_dtype(dtype)
     H = check_array(X, "X", ndim=2, n_features=sizes[0], dtype=dtype)

@@ -24,7 +24,7 @@ from .optimizers import Adam
 from .pca import PCA
 from .pretraining import pretrain_and_finetune
 from .training import fit
-from ._validation import as_generator, check_array, check_labels, check_positive_int
+from ._validation import as_generator, check_array, check_labels, check_positive_int, check_sizes
 
 
 # ---- tables -------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
                          negative for all inputs gets no gradient again); "" for PCA
     """
     X, y = _check_xy(X, y)
-    sizes = [check_positive_int(k, "sizes[i]") for k in sizes]
+    sizes = check_sizes(sizes, min_length=1, what="at least one code size")
     rng = as_generator(seed, "seed")
     X_tr, X_te, y_tr, y_te = _split(X, y, test_fraction, rng)
     n_classes = int(y.max()) + 1
@@ -285,7 +285,7 @@ def pretraining_study(X, y, *, fractions=(0.05, 0.1), seeds=(0, 1, 2, 3, 4), siz
     (the autoencoder's pretraining and fine-tuning records).
     """
     X, y = _check_xy(X, y)
-    sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
+    sizes = check_sizes(sizes)
     if sizes[0] != X.shape[1]:
         raise ValueError(f"sizes[0] must be the number of features {X.shape[1]}, got {sizes[0]}")
     X_tr, X_te, y_tr, y_te = _split(X, y, test_fraction, as_generator(split_seed, "split_seed"))

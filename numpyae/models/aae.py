@@ -31,7 +31,7 @@ from ..layers import Dense, Layer, Sequential, input_dim, output_dim
 from ..losses import BinaryCrossEntropy, get_loss
 from ..optimizers import Adam, Optimizer
 from ..priors import Prior, get_prior
-from .._validation import as_generator, check_dtype, check_positive_int
+from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
 from .base import Model, check_finite_step, guarded_update
 
 PHASES = ("reconstruction", "discriminator", "generator")
@@ -250,16 +250,8 @@ def mlp_aae(sizes, *, discriminator=(64, 64), prior="gaussian", activation="relu
     """An AAE from layer sizes: sizes=[64, 32, 2] builds encoder 64 -> 32 -> 2 (linear code),
     decoder 2 -> 32 -> 64 (logits for "bce", sigmoid for "mse") and a discriminator
     2 -> 64 -> 64 -> 1 (logit)."""
-    try:
-        sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
-        hidden = [check_positive_int(s, "discriminator[i]") for s in discriminator]
-    except TypeError as exc:
-        if "[i]" in str(exc):
-            raise
-        raise TypeError(f"sizes and discriminator must be lists of positive ints, got "
-                        f"{sizes!r}, {discriminator!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list the input size and the code size at least, got {sizes}")
+    sizes = check_sizes(sizes, what="the input size and the code size at least")
+    hidden = check_sizes(discriminator, "discriminator", min_length=0, what="hidden layer sizes")
     rng, dtype = as_generator(seed, "seed"), check_dtype(dtype)
     loss = get_loss(loss)
     out_act = "identity" if loss.name == "bce" else "sigmoid"

@@ -31,7 +31,7 @@ from ..layers import (Dense, Layer, Sequential, TiedDense, TopK, backward_parame
 from ..losses import MSE, get_loss
 from ..penalties import Contractive, KLSparsity, L1Activity, Penalty, WeightDecay
 from ..activations import get_activation
-from .._validation import as_generator, check_dtype, check_positive_int
+from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
 from .base import Model
 
 
@@ -195,14 +195,7 @@ def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", los
     corruption         a Corruption for a denoising autoencoder (numpyae.corruption)
     penalties          Penalty objects (numpyae.penalties), applied to the code layer / the weights
     """
-    try:
-        sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
-    except TypeError as exc:
-        if "sizes[i]" in str(exc):
-            raise
-        raise TypeError(f"sizes must be a list of positive ints, got {sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list the input size and at least one code size, got {sizes}")
+    sizes = check_sizes(sizes)
     loss = get_loss(loss)
     for act in (activation, code_activation, output_activation):
         get_activation(act)  # validate every name, even one a shallow model does not use
@@ -240,18 +233,6 @@ class _Preset(Autoencoder):
         return dict(self._config)
 
 
-def _sizes(sizes):
-    try:
-        sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
-    except TypeError as exc:
-        if "sizes[i]" in str(exc):
-            raise
-        raise TypeError(f"sizes must be a list of positive ints, got {sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list the input size and at least one code size, got {sizes}")
-    return sizes
-
-
 def _int_seed(rng):
     return rng if isinstance(rng, int) and not isinstance(rng, bool) else None
 
@@ -274,7 +255,7 @@ class DenoisingAutoencoder(_Preset):
     def __init__(self, sizes=(64, 32), *, noise="masking", level=0.25, activation="sigmoid",
                  code_activation=None, loss="bce", tied=False, noise_seed=None, rng=None,
                  dtype=np.float32):
-        sizes = _sizes(sizes)
+        sizes = check_sizes(sizes)
         if loss not in ("bce", "mse"):
             raise ValueError(f"loss must be 'bce' or 'mse' (build an Autoencoder directly for a "
                              f"custom Loss), got {loss!r}")
@@ -311,7 +292,7 @@ class SparseAutoencoder(_Preset):
 
     def __init__(self, sizes=(64, 25), *, penalty="kl", rho=0.01, beta=None, weight_decay=None,
                  k=None, activation="sigmoid", tied=None, rng=None, dtype=np.float32):
-        sizes = _sizes(sizes)
+        sizes = check_sizes(sizes)
         if penalty not in ("kl", "l1", "topk"):
             raise ValueError(f"penalty must be 'kl', 'l1' or 'topk', got {penalty!r}")
         if penalty == "topk":
@@ -364,7 +345,7 @@ class ContractiveAutoencoder(_Preset):
 
     def __init__(self, sizes=(64, 32), *, lam=0.1, activation="sigmoid", tied=True,
                  weight_decay=0.0, rng=None, dtype=np.float32):
-        sizes = _sizes(sizes)
+        sizes = check_sizes(sizes)
         from ..losses import BinaryCrossEntropy
         base = mlp_autoencoder(sizes, activation=activation, code_activation=activation,
                                loss=BinaryCrossEntropy(reduction="sum"), tied=tied, rng=rng,

@@ -29,7 +29,7 @@ import numpy as np
 from ..io import register
 from ..layers import Dense, Layer, Sequential, input_dim, output_dim
 from ..losses import SoftmaxCrossEntropy
-from .._validation import as_generator, check_dtype, check_positive_int
+from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
 from .base import Model
 
 
@@ -153,14 +153,7 @@ def mlp_classifier(sizes, n_classes, *, activation="relu", code_activation="iden
     classifier from Classifier.from_autoencoder and one from here differ only in their weights.
     sizes=[64] gives multinomial logistic regression (no hidden layer).
     """
-    try:
-        sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
-    except TypeError as exc:
-        if "sizes[i]" in str(exc):
-            raise
-        raise TypeError(f"sizes must be a list of positive ints, got {sizes!r}") from None
-    if len(sizes) < 1:
-        raise ValueError("sizes must list at least the input size")
+    sizes = check_sizes(sizes, min_length=1, what="at least the input size")
     rng = as_generator(rng)
     dtype = check_dtype(dtype)
     n = len(sizes) - 1

@@ -51,7 +51,7 @@ from ..activations import stable_sigmoid
 from ..losses import GaussianNLL
 from ..parameter import Parameter
 from .._validation import (as_generator, check_array, check_dtype, check_nonnegative_float,
-                           check_positive_int)
+                           check_positive_int, check_sizes)
 from .base import Model
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
@@ -496,14 +496,7 @@ class KLTerm(Model):
 
 
 def _mlp_parts(sizes, n_classes, activation, init, rng, dtype):
-    try:
-        sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
-    except TypeError as exc:
-        if "sizes[i]" in str(exc):
-            raise
-        raise TypeError(f"sizes must be a list of positive ints, got {sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list the input size and the latent size at least, got {sizes}")
+    sizes = check_sizes(sizes, min_length=2, what="the input size and the latent size at least")
     rng, dtype, c = as_generator(rng), check_dtype(dtype), n_classes or 0
     n = len(sizes) - 1
     enc_sizes = [sizes[0] + c] + sizes[1:-1]
