@@ -10,6 +10,7 @@ from .models import Autoencoder, Model, NonFiniteError, mlp_autoencoder
 from .optimizers import SGD, Adam, AdamW
 from .parameter import Parameter
 from .training import Callback, EarlyStopping, History, fit
+from .trace import Trace, trace_backprop
 
 __version__ = "0.1.0"
 
@@ -19,4 +20,5 @@ __all__ = [
     "Sequential", "TiedDense", "SoftmaxCrossEntropy", "check_directional", "check_layer", "check_model",
     "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
     "numerical_gradient", "relative_error", "train_validation_split",
+    "Trace", "trace_backprop",
 ]

@@ -1,0 +1,193 @@
+import numpy as np
+import pytest
+
+from numpyae import Dense, Sequential, mlp_autoencoder
+from numpyae.catalog import GRADCHECK_CASES
+from numpyae.cli import main
+from numpyae.layers import Layer
+from numpyae.trace import build_traceable, discover, formulas, trace_backprop
+
+
+def _tiny(rng=0, **kw):
+    kw.setdefault("activation", "tanh")
+    return mlp_autoencoder([6, 4, 3], rng=rng, dtype=np.float64, **kw)
+
+
+def _inputs(seed=1, n=5, d=6):
+    return np.random.default_rng(seed).uniform(0.05, 0.95, size=(n, d))
+
+
+@pytest.mark.parametrize("name", sorted(GRADCHECK_CASES))
+def test_every_catalog_model_traces_and_each_step_agrees_with_finite_differences(name):
+    _, model, X, y = build_traceable(name)
+    t = trace_backprop(model, X, y, check=True)
+    assert len(t.forward_steps) == len(t.backward_steps) > 0
+    assert t.check() <= 1e-7
+    # the steps' contributions add up to the full gradient: nothing happens outside them
+    assert t.unattributed == {}
+    ref = model.astype(np.float64)
+    terms = ref.loss_and_grad(np.asarray(X, dtype=np.float64), y)
+    assert t.terms["loss"] == pytest.approx(terms["loss"], rel=1e-12)
+    for pname, p in ref.named_parameters_unique():
+        np.testing.assert_allclose(t.grads[pname], p.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_steps_follow_the_chain_rule_order_with_shapes():
+    model = _tiny()
+    X = _inputs()
+    t = trace_backprop(model, X)
+    names = [(s.phase, s.name) for s in t]
+    assert names == [("forward", "encoder.0"), ("forward", "encoder.1"), ("forward", "decoder.0"),
+                     ("forward", "decoder.1"), ("forward", "loss"),
+                     ("backward", "loss"), ("backward", "decoder.1"), ("backward", "decoder.0"),
+                     ("backward", "encoder.1"), ("backward", "encoder.0")]
+    first = t[0]
+    assert first.inputs[0][0] == "x" and first.inputs[0][1].shape == (5, 6)
+    assert first.outputs[0][1].shape == (5, 4)
+    assert set(first.cached) >= {"x", "a", "y"}
+    np.testing.assert_allclose(first.cached["y"], np.tanh(first.cached["a"]))
+    enc0 = t.find("encoder.0")
+    assert enc0.forward_step is first
+    assert set(enc0.grads) == {"encoder.0.W", "encoder.0.b"}
+    assert enc0.grads["encoder.0.W"].shape == (6, 4)
+    assert enc0.outputs[0][1].shape == (5, 6)      # dx
+    loss_fwd = t.find("loss", "forward")
+    assert loss_fwd.outputs == [("L", pytest.approx(t.terms["loss"]))]
+
+
+def test_trace_leaves_the_model_untouched_and_unwrapped():
+    model = _tiny()
+    before = [p.value.copy() for p in model.parameters()]
+    t = trace_backprop(model, _inputs())
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.value, b)
+        assert not p.grad.any()
+    for _, obj in discover(t.model):
+        assert "forward" not in vars(obj) and "backward" not in vars(obj)
+
+
+def test_tied_weights_show_both_contributions():
+    model = _tiny(tied=True)
+    t = trace_backprop(model, _inputs(), check=True)
+    dec = t.find("decoder.1")
+    enc = t.find("encoder.0")
+    assert "encoder.0.W" in dec.grads and dec.grad_label("encoder.0.W") == "dW (= encoder.0.W)"
+    np.testing.assert_allclose(dec.grads["encoder.0.W"] + enc.grads["encoder.0.W"],
+                               t.grads["encoder.0.W"], rtol=1e-12)
+    assert t.check() <= 1e-7
+
+
+class WrongDense(Dense):
+    """Dense whose backward forgets f'(a): the bug the per-step check must point at."""
+
+    def backward(self, dy):
+        return self.backward_preactivation(dy)
+
+
+def test_a_wrong_backward_is_flagged_at_its_own_step():
+    rng = np.random.default_rng(0)
+    enc = Sequential([WrongDense(6, 4, "tanh", rng=rng, dtype=np.float64),
+                      Dense(4, 3, rng=rng, dtype=np.float64)])
+    dec = Sequential([Dense(3, 6, rng=rng, dtype=np.float64)])
+    from numpyae import Autoencoder
+    t = trace_backprop(Autoencoder(enc, dec, "bce"), _inputs())
+    errors = {s.name: s.max_error() for s in t.backward_steps}
+    assert errors["encoder.0"] > 1e-3
+    assert all(e <= 1e-7 for name, e in errors.items() if name != "encoder.0")
+    assert "encoder.0" in str(t) and "DISAGREES" in t.summary()
+
+
+class GaussianNoise(Layer):
+    """Additive noise  y = x + sigma * eps,  eps ~ N(0, I) drawn in forward.
+
+    Backward:  dx = dy.
+    """
+
+    def __init__(self, sigma, rng):
+        self.sigma, self.rng = sigma, rng
+
+    def forward(self, x, *, training=True):
+        self.eps = self.rng.standard_normal(x.shape)
+        return x + self.sigma * self.eps
+
+    def backward(self, dy):
+        return dy
+
+
+def test_random_layers_are_replayed_with_the_noise_of_the_pass():
+    rng = np.random.default_rng(3)
+    enc = Sequential([GaussianNoise(0.3, np.random.default_rng(5)),
+                      Dense(6, 3, "sigmoid", rng=rng, dtype=np.float64)])
+    dec = Sequential([Dense(3, 6, rng=rng, dtype=np.float64)])
+    from numpyae import Autoencoder
+    t = trace_backprop(Autoencoder(enc, dec, "mse"), _inputs(), check=True)
+    assert t.find("encoder.0").formula.startswith("Backward")
+    assert "eps" in t.find("encoder.0", "forward").cached
+    assert t.check() <= 1e-7
+
+
+def test_a_bare_layer_can_be_traced():
+    layer = Dense(5, 3, "sigmoid", rng=0)
+    t = trace_backprop(layer, np.random.default_rng(0).standard_normal((4, 5)))
+    assert [s.phase for s in t] == ["forward", "backward"]
+    assert t.check() <= 1e-7
+    seq = Sequential([Dense(5, 3, "tanh", rng=0), Dense(3, 2, rng=1)])
+    t = trace_backprop(seq, np.random.default_rng(0).standard_normal((4, 5)))
+    assert [s.name for s in t] == ["0", "1", "1", "0"]      # the container itself is not a step
+    assert t.check() <= 1e-7
+
+
+def test_float32_trace_without_copy_reports_unchecked():
+    model = mlp_autoencoder([6, 3], activation="tanh", rng=0)
+    t = trace_backprop(model, _inputs().astype(np.float32), copy=False)
+    assert t.check() is None
+    assert "not checked" in str(t.find("encoder.0"))
+
+
+def test_rendering_and_stepping():
+    t = trace_backprop(_tiny(), _inputs())
+    text = str(t)
+    assert "dW += x^T da" in text and "max rel err" in text and "loss terms" in text
+    page = t._repr_html_()
+    assert page.count("<tr>") == len(t) + 1 and "encoder.0" in page
+    assert "<table" in t[3]._repr_html_()
+    assert t.next() is t[0] and t.next() is t[1]
+    assert t.show(-1) is t[len(t) - 1] and t.next() is t[0]
+    with pytest.raises(IndexError, match="step index"):
+        t.show(len(t))
+    with pytest.raises(KeyError, match="no backward step"):
+        t.find("nope")
+
+
+def test_formula_attribute_overrides_the_docstring():
+    class Scale(Layer):
+        formula = {"forward": "y = 2 x", "backward": "dx = 2 dy"}
+
+        def forward(self, x, *, training=True):
+            return 2 * x
+
+        def backward(self, dy):
+            return 2 * dy
+
+    assert formulas(Scale()) == ("y = 2 x", "dx = 2 dy")
+    fwd, bwd = formulas(Dense(2, 2))
+    assert "y = f(x W + b)" in fwd and "dW += x^T da" in bwd and "dW" not in fwd
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="model must be"):
+        trace_backprop(object(), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="model must be one of"):
+        build_traceable("no-such-model")
+
+
+def test_cli_prints_a_trace(capsys):
+    assert main(["trace", "--model", "autoencoder"]) == 0
+    out = capsys.readouterr().out
+    assert "backward encoder.0" in out and "agrees" in out
+    assert main(["trace", "--model", "autoencoder", "--step", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("backward") == 1
+    assert main(["trace", "--model", "nope"]) == 2
+    assert main(["trace", "--list"]) == 0
+    assert "autoencoder (tanh, bce)" in capsys.readouterr().out
