@@ -3,6 +3,9 @@
     numerical gradient   dL/dθ_i ≈ (L(θ + h e_i) - L(θ - h e_i)) / (2h)      error O(h²)
                          (by default the fourth-order stencil, see numerical_gradient)
     relative error       |a - n| / max(|a| + |n|, tiny)       (CS231n; both zero counts as 0)
+                         In the reports, tiny is the size below which float64 finite differences
+                         cannot resolve 1e-7 (round-off noise / 1e-7; see numerical_gradient):
+                         an analytic 1e-17 against a numeric 3e-13 is agreement, not an error.
 
 Rules of thumb for float64: <= 1e-7 is right; 1e-7..1e-4 deserves a look (a kink
 such as relu's may have been crossed); above 1e-4 the derivation is wrong.
@@ -15,6 +18,7 @@ L(θ ± h e_i) sees exactly the noise the analytic backward pass saw.
 Public tools:
     numerical_gradient(f, x)          any scalar function of one float array
     relative_error(a, n)
+    check_gradient(f, x, analytic)    a hand-written gradient of any scalar function
     check_layer(layer, x)             L = sum(layer(x) * R) for a fixed random R
     check_model(model, X, y=None)     the model's own loss
     check_directional(model, X)       one random direction per parameter: two forward passes each
@@ -40,7 +44,7 @@ def relative_error(analytic, numeric, tiny=TINY):
     return np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), tiny)
 
 
-def numerical_gradient(f, x, h=None, order=4):
+def numerical_gradient(f, x, h=None, order=4, *, return_noise=False):
     """Central-difference gradient of the scalar function f() at the float array x.
 
     order=2 (the textbook formula, h = 1e-6 by default):
@@ -51,6 +55,14 @@ def numerical_gradient(f, x, h=None, order=4):
     The fourth-order stencil lets h be 100x larger for the same truncation error, which cuts the
     float64 round-off (about eps |f| / h) by the same factor: small gradient entries (1e-6 next
     to a loss of 1) are then still measured to ~1e-9 relative error instead of ~1e-6.
+
+    With return_noise=True also returns, per entry, the round-off the formula can carry:
+        noise_i = (u * sum_k |c_k f_k|  +  u |x_i| * slope * sum_k |c_k|) / denominator
+    with u = F_ULPS * eps (a forward pass is many sums; its result carries several ulps)
+    (f_k the stencil's function values, c_k its weights; the second term is the rounding of the
+    perturbed point itself when x_i +- k d falls into a coarser binade).
+    A gradient entry much smaller than noise_i / 1e-7 cannot be checked to 1e-7 relative error
+    by any finite difference; the checks below use that as the floor of the relative error.
 
     x is perturbed in place one entry at a time (and restored), so f may read it through a
     reference, e.g. a Parameter's value. Integer arrays are refused: x[i] += h would truncate.
@@ -65,24 +77,51 @@ def numerical_gradient(f, x, h=None, order=4):
     h = default_step(order) if h is None else check_nonnegative_float(h, "h")
     if h == 0:
         raise ValueError("h must be > 0")
+    # A loss computed through layers of sums carries a few ulps, not one: budget F_ULPS of them.
+    eps = F_ULPS * np.finfo(np.float64).eps
     grad = np.zeros(x.shape, dtype=np.float64)
+    noise = np.zeros(x.shape, dtype=np.float64)
     it = np.nditer(x, flags=["multi_index"])
     for _ in it:
         i = it.multi_index
         old = x[i]
+        # The step actually taken: x[i] + h rounds to the float grid, so use the representable
+        # step d = (x[i] + h) - x[i] (exact, Sterbenz); x[i] +- d and +- 2d then land on the grid
+        # and the stencil stays symmetric, instead of carrying an eps*|x|/h error from rounding.
+        d = float((old + h) - old)
 
         def at(offset):
             x[i] = old + offset
             return f()
 
-        d1 = at(h) - at(-h)
+        fp, fm = at(d), at(-d)
+        # Round-off: each f value carries eps*|f|, and a point that lands in a coarser binade
+        # is off by up to eps*|x|, which moves f by that times the local slope.
+        shift = eps * (abs(old) + 2 * d)
         if order == 2:
-            grad[i] = d1 / (2 * h)
+            grad[i] = (fp - fm) / (2 * d)
+            slope = abs(fp - fm) / (2 * d)
+            noise[i] = (eps * (abs(fp) + abs(fm)) + 2 * shift * slope) / (2 * d)
         else:
-            d2 = at(2 * h) - at(-2 * h)
-            grad[i] = (8 * d1 - d2) / (12 * h)
+            fp2, fm2 = at(2 * d), at(-2 * d)
+            grad[i] = (8 * (fp - fm) - (fp2 - fm2)) / (12 * d)
+            slope = max(abs(fp2 - fp), abs(fm - fm2), abs(fp - fm) / 2) / d
+            noise[i] = (eps * (8 * abs(fp) + 8 * abs(fm) + abs(fp2) + abs(fm2))
+                        + 18 * shift * slope) / (12 * d)
         x[i] = old
-    return grad
+    return (grad, noise) if return_noise else grad
+
+
+#: Round-off budget of one evaluation of f, in ulps of |f| (a forward pass is many sums).
+F_ULPS = 8
+
+#: The relative accuracy a correct gradient reaches in float64 (DESIGN.md: <= 1e-7 is right).
+RESOLUTION = 1e-7
+
+
+def resolvable_floor(noise):
+    """Smallest |a| + |n| at which round-off `noise` still allows RESOLUTION relative accuracy."""
+    return np.asarray(noise) / RESOLUTION
 
 
 def default_step(order):
@@ -184,14 +223,20 @@ class GradcheckReport:
     __repr__ = __str__
 
 
-def _row(name, analytic, numeric):
-    err = relative_error(analytic, numeric)
+def _row(name, analytic, numeric, noise=0.0):
+    """One report row. Entries too small for finite differences to resolve (|a| + |n| below
+    resolvable_floor(noise)) are measured against that floor instead of their own size."""
+    err = relative_error(analytic, numeric, np.maximum(TINY, resolvable_floor(noise)))
     k = int(np.argmax(err)) if err.size else 0
     idx = np.unravel_index(k, err.shape) if err.ndim else ()
     idx = tuple(int(i) for i in idx)
     a = np.asarray(analytic)[idx] if err.size else 0.0
     n = np.asarray(numeric)[idx] if err.size else 0.0
     return GradcheckRow(name, tuple(np.shape(analytic)), err.max() if err.size else 0.0, idx, a, n)
+
+
+def _numeric(f, x, h, order):
+    return numerical_gradient(f, x, h, order, return_noise=True)
 
 
 def _float64_copy(obj):
@@ -203,6 +248,18 @@ def _float64_copy(obj):
 
 
 # ---- checks -----------------------------------------------------------------------------
+
+def check_gradient(f, x, analytic, *, name="x", h=None, order=4):
+    """Check any hand-written gradient: `analytic` against finite differences of f() at x.
+
+    f takes no arguments and reads x (which is perturbed in place), e.g.
+        x = np.random.default_rng(0).normal(size=(3, 4))
+        report = check_gradient(lambda: np.sum(np.tanh(x)), x, 1 - np.tanh(x) ** 2)
+    """
+    if np.shape(analytic) != np.shape(x):
+        raise ValueError(f"analytic must have x's shape {np.shape(x)}, got {np.shape(analytic)}")
+    return GradcheckReport(f"gradient check of {name}", [_row(name, analytic, *_numeric(f, x, h, order))])
+
 
 def check_layer(layer, x, *, h=None, order=4, seed=0, check_input=True):
     """Check a layer's backward against finite differences of L = sum(layer(x) * R).
@@ -226,10 +283,10 @@ def check_layer(layer, x, *, h=None, order=4, seed=0, check_input=True):
     layer64.forward(x64, training=True)
     dx = layer64.backward(R.copy())
     analytic = {name: p.grad.copy() for name, p in _unique_named(layer64.named_parameters())}
-    rows = [_row(name, analytic[name], numerical_gradient(loss, p.value, h, order))
+    rows = [_row(name, analytic[name], *_numeric(loss, p.value, h, order))
             for name, p in _unique_named(layer64.named_parameters())]
     if check_input:
-        rows.append(_row("input", dx, numerical_gradient(loss, x64, h, order)))
+        rows.append(_row("input", dx, *_numeric(loss, x64, h, order)))
     return GradcheckReport(f"gradient check of {type(layer).__name__}", rows)
 
 
@@ -270,7 +327,7 @@ def check_model(model, X, y=None, *, h=None, order=4, parameters=None):
         frozen.restore()
         return model64.forward_loss(X64, y, training=True)["loss"]
 
-    rows = [_row(name, analytic[name], numerical_gradient(loss, p.value, h, order)) for name, p in named]
+    rows = [_row(name, analytic[name], *_numeric(loss, p.value, h, order)) for name, p in named]
     return GradcheckReport(f"gradient check of {type(model).__name__}", rows)
 
 
@@ -302,7 +359,7 @@ def check_directional(model, X, y=None, *, h=None, order=4, seed=0):
             p.value[...] = base + t[0] * u
             return loss()
 
-        numeric = numerical_gradient(loss_along_u, t, h, order)[0]
+        numeric, noise = numerical_gradient(loss_along_u, t, h, order, return_noise=True)
         p.value[...] = base
-        rows.append(_row(name, np.vdot(analytic[name], u), numeric))
+        rows.append(_row(name, np.vdot(analytic[name], u), numeric[0], noise[0]))
     return GradcheckReport(f"directional gradient check of {type(model).__name__}", rows)

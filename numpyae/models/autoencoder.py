@@ -14,6 +14,7 @@ import numpy as np
 
 from ..io import register
 from ..layers import Dense, Layer, Sequential, TiedDense, input_dim, output_dim
+from ..activations import get_activation
 from ..losses import get_loss
 from .._validation import as_generator, check_dtype, check_positive_int
 from .base import Model
@@ -101,6 +102,8 @@ def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", los
     if len(sizes) < 2:
         raise ValueError(f"sizes must list the input size and at least one code size, got {sizes}")
     loss = get_loss(loss)
+    for act in (activation, code_activation, output_activation):
+        get_activation(act)  # validate every name, even one a shallow model does not use
     if output_activation is None:
         output_activation = "identity" if loss.name == "bce" else "sigmoid"
     rng = as_generator(rng)

@@ -89,8 +89,9 @@ class Model:
         stay at their last good values (fit() adds the epoch and step to the message).
         """
         terms = self.loss_and_grad(x, y)
-        check_finite_step(terms, self.named_parameters_unique())
-        optimizer.step()
+        named = self.named_parameters_unique()
+        check_finite_step(terms, named)
+        guarded_update(optimizer, named)
         return terms
 
     def evaluate(self, X, y=None, *, batch_size=1024):
@@ -114,6 +115,25 @@ class Model:
 
 class NonFiniteError(FloatingPointError):
     """Training produced NaN or inf; the message names the quantity (and, from fit, where)."""
+
+
+def guarded_update(optimizer, named):
+    """optimizer.step(), undone if it overflows a parameter to inf/NaN (a learning rate far too
+    large): the values from before the step are put back and NonFiniteError names the parameter.
+    The backup is one copy of the parameters into buffers kept on the optimizer."""
+    backup = getattr(optimizer, "_backup", None)
+    if backup is None or len(backup) != len(named) or any(
+            b.shape != p.value.shape or b.dtype != p.value.dtype for b, (_, p) in zip(backup, named)):
+        backup = optimizer._backup = [np.empty_like(p.value) for _, p in named]
+    for b, (_, p) in zip(backup, named):
+        np.copyto(b, p.value)
+    optimizer.step()
+    for b, (name, p) in zip(backup, named):
+        if not np.isfinite(p.value).all():
+            for b2, (_, p2) in zip(backup, named):
+                np.copyto(p2.value, b2)
+            raise NonFiniteError(f"the optimizer step overflowed parameter {name} to inf/NaN "
+                                 f"(learning rate too large?)")
 
 
 def check_finite_step(terms, named_parameters):

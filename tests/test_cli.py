@@ -1,0 +1,34 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+import numpyae
+from numpyae.cli import main
+
+
+def test_gradcheck_command_passes(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    assert "all gradients agree" in out and "encoder.0.W" in out
+
+
+def test_gradcheck_command_fails_on_a_tiny_tolerance(capsys):
+    assert main(["gradcheck", "--tol", "1e-30"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_train_command_writes_a_run_folder(tmp_path, capsys):
+    assert main(["train", "--epochs", "5", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    run = out.strip().splitlines()[-1].split("run folder: ")[1]
+    assert sorted(os.listdir(run)) == ["loss_curve.png", "model.npz", "reconstructions.png"]
+    model = numpyae.load(os.path.join(run, "model.npz"))
+    assert model.input_dim == 64
+    assert "validation" in out and "reconstruction MSE" in out
+
+
+def test_module_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "numpyae", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "gradcheck" in proc.stdout
