@@ -310,12 +310,13 @@ def _result(ex, problem, phase, n_done):
 
 def _run_hypothesis(ex, fn, n_examples, seed):
     """(problem or None, number of inputs tried, worst relative error)."""
-    from hypothesis import HealthCheck, Verbosity, given, settings, strategies as st
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings, strategies as st
 
     state = {"problem": None, "n": 0, "worst": 0.0}
 
     @settings(max_examples=n_examples, deadline=None, database=None, derandomize=True,
-              verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck))
+              verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck),
+              phases=(Phase.explicit, Phase.generate, Phase.shrink), report_multiple_bugs=False)
     @given(st.data())
     def run(data):
         inputs, dims = _hypothesis_inputs(ex, data)
