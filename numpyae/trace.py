@@ -7,12 +7,17 @@
     t.show(3)                             # one step, with its formula and its gradient check
     t.next()                              # the step after the last one shown
 
-How it works (no per-layer code): every object reachable from the model that has both a
-``forward`` and a ``backward`` method (layers, losses, penalties, ...) gets thin instance-level
-wrappers for the length of one ``loss_and_grad`` call. Each call is recorded with its inputs,
-outputs and the arrays the object cached on itself. A call that makes no nested traced call is
-a *step*; a container such as Sequential just passes its work on to its layers, which show up
-as the steps.
+How it works (no per-layer code): every object reachable from the model that has a forward
+method (``forward``, or ``nll`` for a likelihood) and a ``backward`` (layers, losses, penalties,
+likelihoods; also a Layer whose backward nobody calls, such as input corruption) gets thin
+instance-level wrappers for the length of one ``loss_and_grad`` call; ``backward_preactivation``
+(how a penalty's gradient on a pre-activation enters a Dense layer) is recorded as a backward
+step too. Each call is recorded with its inputs, outputs and the arrays the object cached on
+itself. A call that makes no nested traced call is a *step*; a container such as Sequential just
+passes its work on to its layers, which show up as the steps. A container whose backward adds
+gradients of its own (a likelihood with a learned variance around its loss) is a step as well,
+credited with what its children did not add. Calls an object makes on itself (Dense.backward
+calling its own backward_preactivation) belong to the outer call.
 
 The formula shown for a step is the object's ``formula`` attribute if it has one (a string, or
 a dict with "forward" and "backward" keys), otherwise it is read from the class docstring: the
@@ -47,10 +52,13 @@ PREVIEW = 4
 # ---- discovering what to wrap -----------------------------------------------------------
 
 def _is_traceable(obj):
+    """Layers, losses, penalties, likelihoods: a forward-like method and a backward method
+    (or a Layer's forward alone: input corruption, whose backward nobody calls)."""
     if isinstance(obj, type):
         return False
-    fwd, bwd = getattr(obj, "forward", None), getattr(obj, "backward", None)
-    return callable(fwd) and callable(bwd)
+    from .layers import Layer
+    has_forward = any(callable(getattr(obj, m, None)) for m in FORWARD_METHODS)
+    return has_forward and (callable(getattr(obj, "backward", None)) or isinstance(obj, Layer))
 
 
 _SKIP = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), Parameter,
@@ -216,6 +224,7 @@ class _Call:
     def __init__(self, name, obj, phase, parent):
         self.name, self.obj, self.phase, self.parent = name, obj, phase, parent
         self.children = 0
+        self.kids = []
 
 
 class GradientCheck:
@@ -246,12 +255,18 @@ class Step:
         forward_step       for a backward step, the forward step it differentiates
     """
 
-    def __init__(self, index, phase, name, obj):
+    def __init__(self, index, phase, name, obj, method=None):
         self.index, self.phase, self.name, self.obj = index, phase, name, obj
+        self.method = method or phase
         self.layer = type(obj).__name__
         self.title = repr(obj) if len(repr(obj)) <= 80 and "\n" not in repr(obj) else self.layer
         fwd, bwd = formulas(obj)
         self.formula = fwd if phase == "forward" else bwd
+        if self.method not in ("forward", "backward"):
+            doc = inspect.getdoc(getattr(type(obj), self.method, None)) or ""
+            self.title = f"{self.title}.{self.method}"
+            if phase == "backward" and doc:
+                self.formula = f"{doc}\n{bwd}"
         self.inputs, self.outputs, self.cached, self.grads = [], [], {}, {}
         self.param_names = {}
         self.forward_step = None
@@ -291,14 +306,17 @@ class Step:
         if any(_is_float_array(a) and a.dtype != np.float64 for a in args):
             note = "not checked: trace a float64 model (the default) for a numeric comparison"
             return ([GradientCheck(k, v, note=note) for k, v in self.grads.items()]
-                    + [GradientCheck(label, v, note=note) for label, v in self.outputs])
+                    + [GradientCheck(label, v, note=note) for label, v in self.outputs if v is not None])
+
+        replay = getattr(obj, fwd.method)
+        target = CACHED_TARGET.get(self.method)
 
         def local_objective():
             fwd._frozen.restore()
-            out = obj.forward(*args, **kwargs)
+            out = replay(*args, **kwargs)
             if not upstream:       # a loss: backward() takes nothing, the objective is the loss
                 return float(np.sum(out))
-            outs = _as_list(out)
+            outs = [getattr(obj, target)] if target else _as_list(out)
             return float(sum(np.vdot(np.asarray(o, dtype=np.float64), u)
                              for o, u in zip(outs, upstream)))
 
@@ -335,7 +353,7 @@ class Step:
         out = [self.header()]
         out += [pad + line for line in self.formula.splitlines() if line.strip()]
         out += [pad + "in   " + describe(label, v) for label, v in self.inputs]
-        out += [pad + "out  " + describe(label, v) for label, v in self.outputs]
+        out += [pad + "out  " + describe(label, v) for label, v in self.outputs if v is not None]
         for k, v in self.cached.items():
             out.append(pad + "kept " + describe(k, v))
         if self.phase == "backward":
@@ -351,7 +369,7 @@ class Step:
     def _html_cells(self, with_check=True):
         esc = html.escape
         ins = "<br>".join(esc(describe(lbl, v)) for lbl, v in self.inputs)
-        outs = "<br>".join(esc(describe(lbl, v)) for lbl, v in self.outputs)
+        outs = "<br>".join(esc(describe(lbl, v)) for lbl, v in self.outputs if v is not None)
         cached = "<br>".join(esc(describe(k, v)) for k, v in self.cached.items())
         grads = "<br>".join(esc(describe(self.grad_label(k), g)) for k, g in self.grads.items())
         check = ""
@@ -469,39 +487,68 @@ class Trace:
 
 # ---- recording --------------------------------------------------------------------------
 
+#: methods recorded as forward steps (the first one an object has) and as backward steps
+FORWARD_METHODS = ("forward", "nll")
+BACKWARD_METHODS = ("backward", "backward_preactivation")
+#: a backward method that receives the gradient of a cached quantity other than the output:
+#: its local objective is <that quantity after the forward replay, received gradient>
+CACHED_TARGET = {"backward_preactivation": "a"}
+
+
 class _Recorder:
     def __init__(self, root, params):
         self.calls, self.stack, self.open_forward = [], [], {}
         self.params = params           # [(name, Parameter)] of the whole model
         self.root = root
 
+    def _inside_self(self, obj):
+        """A call an object makes on itself (Dense.backward -> backward_preactivation) is part
+        of the outer call, not a step of its own."""
+        return bool(self.stack) and self.stack[-1].obj is obj
+
     def wrap(self, name, obj):
-        saved = {k: vars(obj)[k] for k in ("forward", "backward") if k in vars(obj)}
-        orig_f, orig_b = obj.forward, obj.backward
+        methods = [m for m in FORWARD_METHODS if callable(getattr(obj, m, None))][:1]
+        methods += [m for m in BACKWARD_METHODS if callable(getattr(obj, m, None))]
+        saved = {m: vars(obj)[m] for m in methods if m in vars(obj)}
+        for m in methods:
+            orig = getattr(obj, m)
+            wrapper = self._forward_wrapper if m in FORWARD_METHODS else self._backward_wrapper
+            setattr(obj, m, wrapper(name, obj, m, orig))
+        return obj, methods, saved
+
+    def _forward_wrapper(self, name, obj, method, orig):
         rec = self
 
         def forward(*args, **kwargs):
-            call = rec._begin(name, obj, "forward")
+            if rec._inside_self(obj):
+                return orig(*args, **kwargs)
+            call = rec._begin(name, obj, "forward", method)
             call.frozen = FrozenRandomness(obj)
             call.args = [_copy(a) for a in args]
             call.kwargs = dict(kwargs)
-            call.arg_names = _arg_names(orig_f, len(args))
+            call.arg_names = _arg_names(orig, len(args))
             try:
-                out = orig_f(*args, **kwargs)
+                out = orig(*args, **kwargs)
             finally:
                 rec._end()
             call.result = _copy(out)
             call.cached = {k: _copy(v) for k, v in _arrays_of(obj).items()}
             rec.open_forward.setdefault(id(obj), []).append(call)
             return out
+        return forward
+
+    def _backward_wrapper(self, name, obj, method, orig):
+        rec = self
 
         def backward(*args, **kwargs):
-            call = rec._begin(name, obj, "backward")
+            if rec._inside_self(obj):
+                return orig(*args, **kwargs)
+            call = rec._begin(name, obj, "backward", method)
             call.args = [_copy(a) for a in args]
-            call.arg_names = _arg_names(orig_b, len(args))
+            call.arg_names = _arg_names(orig, len(args))
             before = {id(p): p.grad.copy() for _, p in rec.params}
             try:
-                out = orig_b(*args, **kwargs)
+                out = orig(*args, **kwargs)
             finally:
                 rec._end()
             call.result = _copy(out)
@@ -511,17 +558,20 @@ class _Recorder:
                 if np.any(d != 0):
                     call.deltas[pname] = d
             opened = rec.open_forward.get(id(obj), [])
-            call.forward = opened.pop() if opened else None
+            if method == "backward":
+                call.forward = opened.pop() if opened else None
+            else:   # another way back through the same forward: it stays open for backward()
+                call.forward = opened[-1] if opened else None
             return out
+        return backward
 
-        obj.forward, obj.backward = forward, backward
-        return obj, saved
-
-    def _begin(self, name, obj, phase):
+    def _begin(self, name, obj, phase, method):
         parent = self.stack[-1] if self.stack else None
+        call = _Call(name, obj, phase, parent)
         if parent is not None:
             parent.children += 1
-        call = _Call(name, obj, phase, parent)
+            parent.kids.append(call)
+        call.method = method
         self.calls.append(call)
         self.stack.append(call)
         return call
@@ -530,12 +580,12 @@ class _Recorder:
         self.stack.pop()
 
 
-def _unwrap(obj, saved):
-    for k in ("forward", "backward"):
-        if k in vars(obj):
-            del obj.__dict__[k]
-        if k in saved:
-            obj.__dict__[k] = saved[k]
+def _unwrap(obj, methods, saved):
+    for m in methods:
+        if m in vars(obj):
+            del obj.__dict__[m]
+        if m in saved:
+            obj.__dict__[m] = saved[m]
 
 
 def _model_params(model):
@@ -592,12 +642,28 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
             model.backward(R)
             terms = {"loss": float(np.vdot(out, R))}
     finally:
-        for obj, saved in wrapped:
-            _unwrap(obj, saved)
+        for obj, methods, saved in wrapped:
+            _unwrap(obj, methods, saved)
 
     # leaf calls become steps; pair each backward with its forward
     steps, by_call = [], {}
-    ordered = [c for c in rec.calls if c.children == 0]
+    # A container's backward (e.g. a likelihood that wraps a loss) may add gradients of its own
+    # beyond its children's (a learned variance): then it is a step too, with those gradients.
+    for c in rec.calls:
+        if c.phase == "backward" and c.children:
+            own = {k: d.copy() for k, d in c.deltas.items()}
+            for kid in c.kids:
+                for k, d in getattr(kid, "deltas", {}).items():
+                    if k in own:
+                        own[k] -= d
+            c.deltas = {k: d for k, d in own.items() if np.any(np.abs(d) > 1e-14 * max(1.0, _norm(d)))}
+    keep = {id(c) for c in rec.calls if c.children == 0}
+    for c in rec.calls:
+        if c.phase == "backward" and c.children and c.deltas:
+            keep.add(id(c))
+            if c.forward is not None:
+                keep.add(id(c.forward))
+    ordered = [c for c in rec.calls if id(c) in keep]
     ordered = ([c for c in ordered if c.phase == "forward"] + [c for c in ordered if c.phase == "backward"])
     param_by_name = dict(params)
     local_names = {}
@@ -605,7 +671,7 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
         for lname, p in getattr(obj, "named_parameters", lambda: [])():
             local_names.setdefault((id(obj), id(p)), lname)
     for i, c in enumerate(ordered):
-        s = Step(i, c.phase, c.name, c.obj)
+        s = Step(i, c.phase, c.name, c.obj, c.method)
         if c.phase == "forward":
             s.inputs = [(n, a) for n, a in zip(c.arg_names, c.args)]
             res = c.result
@@ -617,9 +683,12 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
             s._args, s._kwargs, s._frozen = c.args, c.kwargs, c.frozen
         else:
             s.inputs = [(n, a) for n, a in zip(c.arg_names, c.args)]
-            fwd_args = c.forward.arg_names if c.forward is not None else []
+            fwd = c.forward
+            float_names = ([n for n, a in zip(fwd.arg_names, fwd.args) if _is_float_array(a)]
+                           if fwd is not None else [])
             res = _as_list(c.result)
-            s.outputs = [(f"d{fwd_args[k] if k < len(fwd_args) else f'in{k}'}", r) for k, r in enumerate(res)]
+            s.outputs = [(f"d{float_names[k]}" if k < len(float_names) else f"grad{k}", r)
+                         for k, r in enumerate(res)]
             s.grads = dict(c.deltas)
             s._params = {k: param_by_name[k] for k in c.deltas}
             s.param_names = {k: local_names.get((id(c.obj), id(param_by_name[k])), k) for k in c.deltas}

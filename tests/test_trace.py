@@ -191,3 +191,86 @@ def test_cli_prints_a_trace(capsys):
     assert main(["trace", "--model", "nope"]) == 2
     assert main(["trace", "--list"]) == 0
     assert "autoencoder (tanh, bce)" in capsys.readouterr().out
+
+
+class CodePenaltyAutoencoder(__import__("numpyae").Autoencoder):
+    """Adds lam * mean_b ||a_b||^2 on the code layer's pre-activation; its gradient joins the chain
+    rule through the code layer's backward_preactivation, as the library's penalties do."""
+    lam = 0.3
+
+    def forward_loss(self, x, y=None, *, training=True):
+        terms = super().forward_loss(x, y, training=training)
+        a = self.encoder[-1].a
+        terms["penalty"] = self.lam * float(np.sum(a * a)) / len(a)
+        terms["loss"] += terms["penalty"]
+        return terms
+
+    def loss_and_grad(self, x, y=None):
+        self.zero_grad()
+        terms = self.forward_loss(x, y)
+        dh = self.decoder.backward(self.loss.backward())
+        code = self.encoder[-1]
+        da = dh * code.activation.derivative(code.a, code.y) + 2 * self.lam * code.a / len(code.a)
+        dx = code.backward_preactivation(da)
+        for layer in reversed(self.encoder.layers[:-1]):
+            dx = layer.backward(dx)
+        return terms
+
+
+def test_a_gradient_entering_through_backward_preactivation_is_its_own_checked_step():
+    rng = np.random.default_rng(0)
+    enc = Sequential([Dense(6, 4, "tanh", rng=rng, dtype=np.float64),
+                      Dense(4, 3, "sigmoid", rng=rng, dtype=np.float64)])
+    dec = Sequential([Dense(3, 6, rng=rng, dtype=np.float64)])
+    model = CodePenaltyAutoencoder(enc, dec, "bce")
+    t = trace_backprop(model, _inputs(), check=True)
+    step = t.find("encoder.1")
+    assert step.method == "backward_preactivation" and "backward_preactivation" in step.header()
+    assert set(step.grads) == {"encoder.1.W", "encoder.1.b"}
+    assert t.unattributed == {}
+    assert t.check() <= 1e-7
+    # Dense.backward's own call to backward_preactivation is not a separate step
+    assert [s.method for s in t.backward_steps if s.name == "encoder.0"] == ["backward"]
+
+
+class LearnedScale(Layer):
+    """A loss wrapper with a parameter of its own:  L = exp(s) * inner(o, t).
+
+    Backward:  ds += exp(s) * inner(o, t);   dL/do = exp(s) * d inner/do
+    """
+
+    def __init__(self, inner):
+        from numpyae import Parameter
+        self.inner, self.s = inner, Parameter(np.array([0.3]))
+
+    def named_parameters(self):
+        return [("s", self.s)]
+
+    def forward(self, o, t):
+        self.value = self.inner.forward(o, t)
+        return float(np.exp(self.s.value[0]) * self.value)
+
+    def backward(self):
+        e = np.exp(self.s.value[0])
+        self.s.grad += e * self.value
+        return e * self.inner.backward()
+
+
+def test_a_container_with_gradients_of_its_own_is_a_step():
+    from numpyae import MSE, Autoencoder
+
+    class ScaledAE(Autoencoder):
+        def named_children(self):
+            return super().named_children() + [("loss", self.loss)]
+
+    rng = np.random.default_rng(0)
+    model = ScaledAE(Sequential([Dense(6, 3, "tanh", rng=rng, dtype=np.float64)]),
+                     Sequential([Dense(3, 6, rng=rng, dtype=np.float64)]), "mse")
+    model.loss = LearnedScale(MSE())
+    t = trace_backprop(model, _inputs(), check=True)
+    outer = [s for s in t.backward_steps if s.name == "loss"]
+    inner = [s for s in t.backward_steps if s.name == "loss.inner"]
+    assert len(outer) == 1 and len(inner) == 1
+    assert set(outer[0].grads) == {"loss.s"}
+    assert t.unattributed == {}
+    assert t.check() <= 1e-7
