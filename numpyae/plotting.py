@@ -256,22 +256,40 @@ def interpolate(z_start, z_end, n_steps=10, method="linear"):
     return path[0] if single else path
 
 
-def plot_interpolation(decode, z_start, z_end, *, n_steps=10, method="linear", image_shape=None,
-                       ax=None, title=None):
-    """Interpolation strips: decode the codes between z_start and z_end, one row per pair.
+def plot_interpolation(decode, z_start=None, z_end=None, *, n_steps=10, method="linear",
+                       image_shape=None, ax=None, title=None):
+    """Interpolation strips, one row per pair of end points.
 
-    decode          function (N, k) -> (N, D) images in [0, 1]
-    z_start, z_end  (k,) for one strip or (R, k) for R strips (e.g. encoder means of two digits)
+    Either  plot_interpolation(decode, z_start, z_end)   decode the codes between the ends:
+                decode          function (N, k) -> (N, D) images in [0, 1]
+                z_start, z_end  (k,) for one strip or (R, k) for R strips (e.g. encoder means)
+                method          "linear" or "slerp" (see interpolate)
+    or      plot_interpolation(images)   images already decoded: (n, D) one strip, (R, n, D) R strips
+            (e.g. vae.interpolate(x_a, x_b, n)).
     """
     plt = _plt()
-    path = interpolate(z_start, z_end, n_steps, method)
-    path = path[None] if path.ndim == 2 else path
-    R, S, k = path.shape
-    images = _decode_images(decode, path.reshape(R * S, k))
+    if callable(decode):
+        if z_start is None or z_end is None:
+            raise TypeError("plot_interpolation(decode, z_start, z_end) needs both end points")
+        path = interpolate(z_start, z_end, n_steps, method)
+        path = path[None] if path.ndim == 2 else path
+        R, S, k = path.shape
+        images = _decode_images(decode, path.reshape(R * S, k))
+        default_title = f"latent interpolation ({method})"
+    else:
+        images = np.asarray(decode, dtype=np.float64)
+        if images.ndim == 2:
+            images = images[None]
+        if images.ndim != 3:
+            raise ValueError(f"images must be (n, features) or (rows, n, features), "
+                             f"got shape {images.shape}")
+        R, S, _ = images.shape
+        images = images.reshape(R * S, -1)
+        default_title = "latent interpolation"
     if ax is None:
         _, ax = plt.subplots(figsize=(1.0 * S, 1.0 * R + 0.5))
     ax.imshow(tile_images(images, image_shape, n_cols=S, normalize="none"), cmap="gray",
               vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
-    ax.set_title(title or f"{method} interpolation")
+    ax.set_title(default_title if title is None else title)
     return ax

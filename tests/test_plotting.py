@@ -107,3 +107,16 @@ def test_foundation_plots_still_draw():
     assert len(plot_history(h).get_lines()) == 2
     assert plot_latent(np.random.default_rng(0).standard_normal((10, 2)), np.arange(10) % 3)
     assert plot_images(X[:4], title="x").get_title() == "x"
+
+
+def test_interpolation_also_takes_decoded_images():
+    strip = np.random.default_rng(0).uniform(size=(5, 64))
+    ax = plot_interpolation(strip)
+    assert ax.get_title() == "latent interpolation"
+    assert _image(ax).shape == (10, 5 * 9 + 1)
+    rows = np.random.default_rng(0).uniform(size=(2, 5, 64))
+    assert _image(plot_interpolation(rows)).shape == (2 * 9 + 1, 5 * 9 + 1)
+    with pytest.raises(TypeError, match="both end points"):
+        plot_interpolation(fake_decode, np.zeros(2))
+    with pytest.raises(ValueError, match="images must be"):
+        plot_interpolation(np.zeros(3))
