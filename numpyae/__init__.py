@@ -11,6 +11,13 @@ from .optimizers import SGD, Adam, AdamW
 from .parameter import Parameter
 from .training import Callback, EarlyStopping, History, fit
 from .trace import Trace, trace_backprop
+from .losses import GaussianNLL
+from .models import (AAE, CVAE, VAE, AAEPhase, KLTerm, PhaseOptimizers, mlp_aae, mlp_cvae,
+                     mlp_vae)
+from .priors import GaussianMixture, StandardGaussian, mmd2, prior_distance
+from .models import Classifier, mlp_classifier
+from .pca import PCA, linear_autoencoder, pca_subspace_angles, principal_angles
+from .pretraining import greedy_pretrain, pretrain_and_finetune, stack_autoencoders
 
 __version__ = "0.1.0"
 
@@ -22,3 +29,10 @@ __all__ = [
     "numerical_gradient", "relative_error", "train_validation_split",
     "Trace", "trace_backprop",
 ]
+__all__ += [
+    "AAE", "AAEPhase", "CVAE", "GaussianMixture", "GaussianNLL", "KLTerm", "PhaseOptimizers",
+    "StandardGaussian", "VAE", "mlp_aae", "mlp_cvae", "mlp_vae", "mmd2", "prior_distance",
+]
+__all__ += ["Classifier", "PCA", "greedy_pretrain", "linear_autoencoder", "mlp_classifier",
+            "pca_subspace_angles", "pretrain_and_finetune", "principal_angles",
+            "stack_autoencoders"]

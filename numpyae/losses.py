@@ -9,6 +9,8 @@ reduction (MSE and BCE):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .activations import stable_sigmoid
@@ -150,3 +152,63 @@ def get_loss(spec):
     if isinstance(spec, str) and spec in LOSSES:
         return LOSSES[spec]()
     raise ValueError(f"loss must be one of {sorted(LOSSES)} or a Loss, got {spec!r}")
+
+
+_LOG_2PI = math.log(2 * math.pi)  # a Python float: multiplying float32 arrays keeps float32
+
+
+@register
+class GaussianNLL(Loss):
+    """Negative log-likelihood of targets t under N(o, sigma^2), with s = log sigma^2.
+
+    Per element:  l = 0.5 ((o - t)^2 exp(-s) + s + log 2pi)
+    L = c * sum_bd l_bd,   c = 1/(B D) ("mean") or 1/B ("sum", the VAE's Gaussian decoder)
+
+    s is either fixed (the constructor's ``logvar``, a float) or passed to forward() as an array
+    broadcastable to the output, e.g. a learned per-feature log-variance of shape (D,):
+        dL/do = c (o - t) exp(-s)                              (B, D)
+        dL/ds = c * 0.5 (1 - (o - t)^2 exp(-s)), summed over the axes s was broadcast along
+                                                              (s's own shape; see backward_logvar)
+    With s fixed at 0 this is 0.5 * squared error plus a constant: MSE up to scale.
+    """
+    name = "gaussian_nll"
+
+    def __init__(self, reduction="mean", logvar=0.0):
+        super().__init__(reduction)
+        self.logvar = float(logvar)
+        if not np.isfinite(self.logvar):
+            raise ValueError(f"logvar must be a finite float, got {logvar!r}")
+
+    def forward(self, output, target, logvar=None):
+        self._check(output, target)
+        t = output.dtype.type
+        s = t(self.logvar) if logvar is None else logvar
+        self.s_shape = np.shape(s)
+        self.diff = output - target
+        self.inv_var = np.exp(-s)
+        self.c = t(self._scale(output))
+        sq = self.diff * self.diff * self.inv_var          # (o - t)^2 exp(-s)
+        self.sq = sq
+        n_rows = output.size // max(np.size(s), 1)          # how often each s entry is used
+        total = sq.sum() + n_rows * np.sum(s) + output.size * _LOG_2PI
+        return float(self.c * 0.5 * total)
+
+    def backward(self):
+        return self.c * self.diff * self.inv_var
+
+    def backward_logvar(self):
+        """dL/ds in s's shape: c * 0.5 * sum over broadcast axes of (1 - (o - t)^2 exp(-s))."""
+        g = self.c * 0.5 * (1 - self.sq)
+        lead = g.ndim - len(self.s_shape)
+        g = g.sum(axis=tuple(range(lead))) if lead else g
+        keep = tuple(i for i, n in enumerate(self.s_shape) if n == 1 and g.shape[i] != 1)
+        return g.sum(axis=keep, keepdims=True) if keep else g
+
+    def get_config(self, ctx):
+        return {"reduction": self.reduction, "logvar": self.logvar}
+
+    def __repr__(self):
+        return f"GaussianNLL(reduction={self.reduction!r}, logvar={self.logvar})"
+
+
+LOSSES["gaussian_nll"] = GaussianNLL

@@ -137,6 +137,90 @@ def plot_images(images, *, image_shape=None, n_cols=None, ax=None, title=None):
     return ax
 
 
+# ---- generative models (VAE, CVAE, AAE) ---------------------------------------------------
+
+def plot_latent_manifold(decode, *, n=15, extent=None, image_shape=None, ax=None,
+                         title="decoded latent grid"):
+    """Decode an n x n grid of 2-D latent points and show the images where they lie.
+
+    decode   callable (N, 2) -> (N, D) with values in [0, 1], e.g. vae.decode
+    extent   None: the grid sits at the quantiles 1/(n+1) ... n/(n+1) of N(0, 1) in each
+             dimension (so equal areas of prior mass, as in Kingma & Welling's figure);
+             or (lo, hi): an evenly spaced grid on [lo, hi]^2
+    Rows go from high z2 (top) to low z2 (bottom), columns from low z1 to high z1.
+    """
+    from statistics import NormalDist
+    plt = _plt()
+    if extent is None:
+        q = np.array([NormalDist().inv_cdf((i + 1) / (n + 1)) for i in range(n)])
+    else:
+        q = np.linspace(float(extent[0]), float(extent[1]), n)
+    z1, z2 = np.meshgrid(q, q[::-1])
+    Z = np.stack([z1.ravel(), z2.ravel()], axis=1).astype(np.float32)
+    images = np.asarray(decode(Z))
+    if images.ndim != 2 or len(images) != n * n:
+        raise ValueError(f"decode must map ({n * n}, 2) to ({n * n}, features), got {images.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(tile_images(images, image_shape, n_cols=n, normalize="none"), cmap="gray",
+              vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_xlabel(f"z1 from {q[0]:.2f} to {q[-1]:.2f}")
+    ax.set_ylabel(f"z2 from {q[-1]:.2f} (top) to {q[0]:.2f}")
+    ax.set_title(title)
+    return ax
+
+
+def plot_image_rows(rows, *, row_labels=None, image_shape=None, ax=None, title=None):
+    """One row of images per entry of rows (R, C, D) (e.g. CVAE samples, one row per class;
+    an interpolation strip is rows=images[None]).
+    row_labels (R,) are written at the left of each row."""
+    plt = _plt()
+    rows = np.asarray(rows)
+    if rows.ndim != 3:
+        raise ValueError(f"rows must be (n_rows, n_cols, features), got shape {rows.shape}")
+    R, C, D = rows.shape
+    h, _ = _image_shape(D, image_shape)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.6 * C + 0.8, 0.6 * R + 0.6))
+    ax.imshow(tile_images(rows.reshape(R * C, D), image_shape, n_cols=C, normalize="none"),
+              cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    if row_labels is not None:
+        if len(row_labels) != R:
+            raise ValueError(f"row_labels must have {R} entries, got {len(row_labels)}")
+        ax.set_yticks([1 + r * (h + 1) + (h - 1) / 2 for r in range(R)])
+        ax.set_yticklabels([str(v) for v in row_labels])
+    else:
+        ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_codes_over_prior(codes, prior_samples, labels=None, *, ax=None,
+                          title="codes over prior samples"):
+    """Prior samples (grey) under the codes (first two dimensions, colored by label)."""
+    plt = _plt()
+    codes, prior_samples = np.asarray(codes), np.asarray(prior_samples)
+    for name, a in (("codes", codes), ("prior_samples", prior_samples)):
+        if a.ndim != 2 or a.shape[1] < 2:
+            raise ValueError(f"{name} must be (N, >=2), got shape {a.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    ax.scatter(prior_samples[:, 0], prior_samples[:, 1], s=4, c="0.75", label="prior samples")
+    sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10" if labels is not None else None,
+                    s=6, alpha=0.8, label="codes")
+    if labels is not None:
+        ax.figure.colorbar(sc, ax=ax, label="label")
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title)
+    return ax
+
+
 # ---- code activations, decoders (issue 6) ------------------------------------------------
 
 def plot_activation_histogram(codes, *, ax=None, bins=40, per_unit=False, rho=None, log=True,

@@ -21,7 +21,8 @@ def _inputs(seed=1, n=5, d=6):
 def test_every_catalog_model_traces_and_each_step_agrees_with_finite_differences(name):
     _, model, X, y = build_traceable(name)
     t = trace_backprop(model, X, y, check=True)
-    assert len(t.forward_steps) == len(t.backward_steps) > 0
+    assert len(t.forward_steps) >= len(t.backward_steps) > 0   # some forwards are not backpropagated
+    assert all(s.forward_step is not None for s in t.backward_steps)
     assert t.check() <= 1e-7
     # the steps' contributions add up to the full gradient: nothing happens outside them
     assert t.unattributed == {}

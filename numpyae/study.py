@@ -1,0 +1,353 @@
+"""Studies: small, seeded experiments that print a table and write it (markdown + CSV) with a plot.
+
+latent_size_study     code size 2..32: autoencoder vs PCA reconstruction error, and a downstream
+                      classifier's accuracy on the codes vs on the PCA features; sigmoid vs relu
+                      decoder output.
+pretraining_study     a classifier initialized from a greedily pretrained, fine-tuned autoencoder
+                      vs the same classifier from random initialization, trained on a few labels
+                      with the same budget, over several seeds (mean and spread).
+
+Both run from the command line:  python -m numpyae study latent   /   python -m numpyae study pretraining
+Every random choice (split, subsets, initializations, shuffling) comes from the seeds given.
+"""
+from __future__ import annotations
+
+import csv
+import time
+
+import numpy as np
+
+from .layers import Dense, Sequential
+from .models.autoencoder import mlp_autoencoder
+from .models.classifier import Classifier, mlp_classifier
+from .optimizers import Adam
+from .pca import PCA
+from .pretraining import pretrain_and_finetune
+from .training import fit
+from ._validation import as_generator, check_array, check_labels, check_positive_int
+
+
+# ---- tables -------------------------------------------------------------------------------
+
+def format_markdown(rows, columns, formats=None):
+    """rows: list of dicts; columns: keys in order. A GitHub markdown table as a string."""
+    formats = formats or {}
+
+    def cell(row, c):
+        v = row.get(c, "")
+        if isinstance(v, str):
+            return v
+        f = formats.get(c)
+        return format(v, f) if f else str(v)
+
+    body = [[cell(r, c) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c)
+              for i, c in enumerate(columns)]
+    line = lambda cells: "| " + " | ".join(x.ljust(w) for x, w in zip(cells, widths)) + " |"
+    out = [line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(b) for b in body]
+    return "\n".join(out)
+
+
+def write_csv(rows, columns, path):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: r.get(c, "") for c in columns})
+    return path
+
+
+# ---- shared pieces ------------------------------------------------------------------------
+
+def _check_xy(X, y):
+    X = check_array(X, "X", ndim=2, dtype=np.float32)
+    y = check_labels(y, "y", n=len(X))
+    return X, y
+
+
+def _split(X, y, test_fraction, rng):
+    """Stratified split: round(test_fraction * n_c) test rows from every class c."""
+    test = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        test.append(rng.choice(idx, int(round(test_fraction * len(idx))), replace=False))
+    test = np.sort(np.concatenate(test))
+    train = np.setdiff1d(np.arange(len(X)), test)
+    return X[train], X[test], y[train], y[test]
+
+
+def labeled_subset(y, fraction, rng):
+    """Indices of a stratified subset: round(fraction * n_c) rows (at least 1) of every class."""
+    out = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        out.append(rng.choice(idx, max(1, int(round(fraction * len(idx)))), replace=False))
+    return np.sort(np.concatenate(out))
+
+
+def probe_accuracy(F_train, y_train, F_test, y_test, *, n_classes=None, epochs=100, batch_size=64,
+                   lr=1e-2, seed=0):
+    """Test accuracy of multinomial logistic regression on features F (standardized with the
+    training mean and std). The same probe scores autoencoder codes and PCA features."""
+    F_train = np.asarray(F_train, dtype=np.float32)
+    F_test = np.asarray(F_test, dtype=np.float32)
+    mu, sd = F_train.mean(axis=0), F_train.std(axis=0)
+    sd = np.where(sd > 1e-8, sd, 1).astype(np.float32)
+    F_train, F_test = (F_train - mu) / sd, (F_test - mu) / sd
+    n_classes = n_classes or int(max(y_train.max(), y_test.max())) + 1
+    rng = as_generator(seed)
+    clf = Classifier(Sequential([]), Dense(F_train.shape[1], n_classes, rng=rng))
+    fit(clf, F_train, Adam(clf.parameters(), lr=lr), y=y_train, epochs=epochs,
+        batch_size=batch_size, seed=rng, progress=False)
+    return clf.score(F_test, y_test)
+
+
+def _mse(model, X):
+    return float(np.mean((model.reconstruct(X) - X) ** 2))
+
+
+# ---- latent size --------------------------------------------------------------------------
+
+LATENT_COLUMNS = ["code size", "method", "seed", "train MSE", "test MSE", "probe accuracy",
+                  "dead outputs", "seconds"]
+LATENT_FORMATS = {"train MSE": ".5f", "test MSE": ".5f", "probe accuracy": ".3f", "seconds": ".1f"}
+_LATENT_VALUES = ("train MSE", "test MSE", "probe accuracy", "dead outputs")
+#: numeric summary (CSV): mean and sample standard deviation over seeds
+LATENT_SUMMARY_COLUMNS = ["code size", "method", "seeds"] + [
+    f"{c} {stat}" for c in _LATENT_VALUES for stat in ("mean", "sd")]
+#: printed summary (markdown): "mean ± sd"
+LATENT_TABLE_COLUMNS = ["code size", "method", "seeds"] + list(_LATENT_VALUES)
+_LATENT_DIGITS = {"train MSE": 5, "test MSE": 5, "probe accuracy": 3, "dead outputs": 1}
+
+
+def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
+                      output_activations=("sigmoid", "relu"), epochs=150, batch_size=32, lr=3e-3,
+                      probe_epochs=100, test_fraction=0.2, seed=0, log=None):
+    """Sweep the code size with one seed (split, initializations, shuffling); one row per
+    (code size, method). summarize_latent() averages the rows of several seeds.
+
+    methods   "PCA"                        rank-k PCA fitted on the training split
+              "AE (<f> output)"            D -> hidden -> k -> hidden -> D, relu hidden layers,
+                                           linear code, decoder output f (sigmoid or relu),
+                                           MSE loss, Adam(lr) for `epochs` epochs: the same
+                                           budget for every size and output
+    train/test MSE       reconstruction error per pixel on each split
+    probe accuracy       logistic regression (probe_accuracy) on the k-d codes or PCA features,
+                         trained on the training split, scored on the test split
+    dead outputs         output units stuck at 0 on every training image although their pixel
+                         is nonzero in some (a relu output unit whose pre-activation went
+                         negative for all inputs gets no gradient again); "" for PCA
+    """
+    X, y = _check_xy(X, y)
+    sizes = [check_positive_int(k, "sizes[i]") for k in sizes]
+    rng = as_generator(seed, "seed")
+    X_tr, X_te, y_tr, y_te = _split(X, y, test_fraction, rng)
+    n_classes = int(y.max()) + 1
+    rows = []
+    pca = PCA(max(sizes)).fit(X_tr)  # one SVD; the first k components are PCA with k
+    for k in sizes:
+        t = time.perf_counter()
+        acc = probe_accuracy(pca.transform(X_tr, k), y_tr, pca.transform(X_te, k), y_te,
+                             n_classes=n_classes, epochs=probe_epochs, seed=rng)
+        rows.append({"code size": k, "method": "PCA", "seed": seed,
+                     "train MSE": pca.reconstruction_error(X_tr, k),
+                     "test MSE": pca.reconstruction_error(X_te, k), "probe accuracy": acc,
+                     "dead outputs": "", "seconds": time.perf_counter() - t})
+        if log:
+            log(_latent_line(rows[-1]))
+        for out in output_activations:
+            t = time.perf_counter()
+            model = mlp_autoencoder([X.shape[1], hidden, k], activation="relu",
+                                    code_activation="identity", output_activation=out,
+                                    loss="mse", rng=rng)
+            fit(model, X_tr, Adam(model.parameters(), lr=lr), epochs=epochs,
+                batch_size=batch_size, seed=rng, progress=False)
+            acc = probe_accuracy(model.encode(X_tr), y_tr, model.encode(X_te), y_te,
+                                 n_classes=n_classes, epochs=probe_epochs, seed=rng)
+            rows.append({"code size": k, "method": f"AE ({out} output)", "seed": seed,
+                         "train MSE": _mse(model, X_tr), "test MSE": _mse(model, X_te),
+                         "probe accuracy": acc, "dead outputs": dead_outputs(model, X_tr),
+                         "seconds": time.perf_counter() - t})
+            if log:
+                log(_latent_line(rows[-1]))
+    return rows
+
+
+def summarize_latent(rows):
+    """Rows of several seeds -> one row per (code size, method), in first-seen order.
+
+    Returns (numeric, table): numeric rows have "<value> mean" and "<value> sd" (sample standard
+    deviation, 0 for one seed) for the CSV; table rows have "mean ± sd" strings to print.
+    "dead outputs" is left empty for PCA.
+    """
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["code size"], r["method"]), []).append(r)
+    numeric, table = [], []
+    for (k, method), rs in groups.items():
+        num = {"code size": k, "method": method, "seeds": len(rs)}
+        txt = dict(num)
+        for c in _LATENT_VALUES:
+            vals = [r[c] for r in rs if r.get(c, "") != ""]
+            if not vals:
+                num[f"{c} mean"] = num[f"{c} sd"] = txt[c] = ""
+                continue
+            mean = float(np.mean(vals))
+            sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            num[f"{c} mean"], num[f"{c} sd"] = mean, sd
+            d = _LATENT_DIGITS[c]
+            txt[c] = f"{mean:.{d}f} ± {sd:.{d}f}" if len(vals) > 1 else f"{mean:.{d}f}"
+        numeric.append(num)
+        table.append(txt)
+    return numeric, table
+
+
+def dead_outputs(model, X, tol=1e-6):
+    """Number of reconstruction units that are <= tol on every row of X although X's column is
+    nonzero somewhere: pixels the model can no longer produce."""
+    X_hat = model.reconstruct(X)
+    return int(np.sum(np.all(X_hat <= tol, axis=0) & np.any(X > tol, axis=0)))
+
+
+def _latent_line(r):
+    dead = f"  dead outputs {r['dead outputs']}" if r.get("dead outputs", "") != "" else ""
+    return (f"k={r['code size']:<3d} {r['method']:20s} train MSE {r['train MSE']:.5f}  test MSE "
+            f"{r['test MSE']:.5f}  probe accuracy {r['probe accuracy']:.3f}{dead}  "
+            f"({r['seconds']:.1f} s)")
+
+
+def plot_latent_study(rows, *, fig=None):
+    """Left: train (dashed) and test (solid) reconstruction MSE against the code size, per
+    method (log scale). Right: probe accuracy against the code size. With several seeds the
+    points are means and the bars one standard deviation. Returns the Figure."""
+    import matplotlib.pyplot as plt
+    if fig is None:
+        fig = plt.figure(figsize=(11, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    numeric, _ = summarize_latent(rows)
+    methods = list(dict.fromkeys(r["method"] for r in numeric))
+    for i, m in enumerate(methods):
+        rs = sorted((r for r in numeric if r["method"] == m), key=lambda r: r["code size"])
+        ks = [r["code size"] for r in rs]
+        color = f"C{i}"
+        get = lambda key: np.array([r[key] for r in rs], dtype=np.float64)
+        ax1.errorbar(ks, get("test MSE mean"), get("test MSE sd"), fmt="o-", color=color,
+                     capsize=3, label=f"{m} test")
+        ax1.plot(ks, get("train MSE mean"), "--", color=color, alpha=0.7, label=f"{m} train")
+        ax2.errorbar(ks, get("probe accuracy mean"), get("probe accuracy sd"), fmt="o-",
+                     color=color, capsize=3, label=m)
+    sizes = sorted({r["code size"] for r in numeric})
+    for ax in (ax1, ax2):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([str(k) for k in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("code size k")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax1.set_yscale("log")
+    ax1.set_ylabel("reconstruction MSE per pixel")
+    ax1.set_title("reconstruction error")
+    ax2.set_ylabel("test accuracy of logistic regression")
+    ax2.set_title("downstream classifier on the codes")
+    fig.tight_layout()
+    return fig
+
+
+# ---- pretraining --------------------------------------------------------------------------
+
+PRETRAIN_COLUMNS = ["labeled fraction", "labels", "seeds", "pretrained acc", "random-init acc",
+                    "difference", "pretrained wins"]
+PRETRAIN_SEED_COLUMNS = ["labeled fraction", "labels", "seed", "pretrained acc", "random-init acc"]
+
+
+def _mean_spread(values):
+    values = np.asarray(values, dtype=np.float64)
+    return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"
+
+
+def pretraining_study(X, y, *, fractions=(0.05, 0.1), seeds=(0, 1, 2, 3, 4), sizes=(64, 48, 24),
+                      activation="sigmoid", pretrain_epochs=30, finetune_epochs=30,
+                      pretrain_lr=3e-3, epochs=100, batch_size=16, lr=3e-3, test_fraction=0.2,
+                      split_seed=0, log=None, histories=None):
+    """Unsupervised pretraining, then supervision on a few labels, against random initialization.
+
+    One stratified train/test split (split_seed). For every seed:
+      1. greedy layer-wise pretraining of `sizes` on all training images (no labels), stacked
+         and fine-tuned end to end as an autoencoder (pretrain_and_finetune);
+      2. for every fraction, a stratified labeled subset of the training split (seeded);
+      3. Classifier.from_autoencoder (pretrained encoder + new head) and mlp_classifier (same
+         architecture, random init, same seed) trained on the subset with the same budget:
+         Adam(lr), `epochs` epochs of `batch_size`; scored on the test split.
+    Returns (summary_rows, per_seed_rows). Spread is the sample standard deviation over seeds.
+    histories: optionally a dict, filled with seed -> {"stage 1": History, ..., "fine-tune": ...}
+    (the autoencoder's pretraining and fine-tuning records).
+    """
+    X, y = _check_xy(X, y)
+    sizes = [check_positive_int(s, "sizes[i]") for s in sizes]
+    if sizes[0] != X.shape[1]:
+        raise ValueError(f"sizes[0] must be the number of features {X.shape[1]}, got {sizes[0]}")
+    X_tr, X_te, y_tr, y_te = _split(X, y, test_fraction, as_generator(split_seed, "split_seed"))
+    n_classes = int(y.max()) + 1
+    per_seed = []
+    for seed in seeds:
+        rng = as_generator(seed, "seeds[i]")
+        ae, stage_histories = pretrain_and_finetune(X_tr, sizes, activation=activation,
+                                                    pretrain_epochs=pretrain_epochs,
+                                                    finetune_epochs=finetune_epochs,
+                                                    lr=pretrain_lr, seed=rng)
+        if histories is not None:
+            histories[seed] = stage_histories
+        for frac in fractions:
+            idx = labeled_subset(y_tr, frac, rng)
+            accs = {}
+            init_seed = int(rng.integers(2 ** 31))
+            for name, clf in (
+                    ("pretrained", Classifier.from_autoencoder(ae, n_classes, rng=init_seed)),
+                    ("random", mlp_classifier(sizes, n_classes, activation=activation,
+                                              code_activation=activation, rng=init_seed))):
+                fit(clf, X_tr[idx], Adam(clf.parameters(), lr=lr), y=y_tr[idx], epochs=epochs,
+                    batch_size=batch_size, seed=init_seed, progress=False)
+                accs[name] = clf.score(X_te, y_te)
+            per_seed.append({"labeled fraction": frac, "labels": len(idx), "seed": seed,
+                             "pretrained acc": accs["pretrained"],
+                             "random-init acc": accs["random"]})
+            if log:
+                log(f"seed {seed}  {frac:.0%} labels ({len(idx)}): pretrained "
+                    f"{accs['pretrained']:.3f}  random init {accs['random']:.3f}")
+    summary = []
+    for frac in fractions:
+        rs = [r for r in per_seed if r["labeled fraction"] == frac]
+        pre = [r["pretrained acc"] for r in rs]
+        rnd = [r["random-init acc"] for r in rs]
+        diff = np.subtract(pre, rnd)
+        summary.append({"labeled fraction": f"{frac:.0%}", "labels": rs[0]["labels"],
+                        "seeds": len(rs), "pretrained acc": _mean_spread(pre),
+                        "random-init acc": _mean_spread(rnd), "difference": _mean_spread(diff),
+                        "pretrained wins": f"{int(np.sum(diff > 0))}/{len(rs)}"})
+    return summary, per_seed
+
+
+def plot_pretraining_study(per_seed, *, ax=None):
+    """Test accuracy per seed (dots) and mean (bars) for pretrained vs random init, per fraction."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    fracs = list(dict.fromkeys(r["labeled fraction"] for r in per_seed))
+    width = 0.35
+    for j, (key, label) in enumerate((("pretrained acc", "pretrained"),
+                                      ("random-init acc", "random init"))):
+        for i, f in enumerate(fracs):
+            vals = [r[key] for r in per_seed if r["labeled fraction"] == f]
+            x = i + (j - 0.5) * width
+            ax.bar(x, np.mean(vals), width, color=f"C{j}", alpha=0.6, label=label if i == 0 else None)
+            ax.plot(np.full(len(vals), x), vals, "k.", ms=4)
+    ax.set_xticks(range(len(fracs)))
+    ax.set_xticklabels([f"{f:.0%} labels" for f in fracs])
+    ax.set_ylabel("test accuracy")
+    lowest = min(min(r["pretrained acc"], r["random-init acc"]) for r in per_seed)
+    ax.set_ylim(max(0.0, lowest - 0.1), 1)
+    ax.set_title("pretrained encoder vs random initialization")
+    ax.legend(fontsize=8)
+    return ax
