@@ -1,6 +1,7 @@
 """numpyae: autoencoders in pure NumPy with hand-derived, gradient-checked backward passes."""
 from .activations import get_activation
-from .datasets import load_digits, train_validation_split
+from .datasets import (load_dataset, load_digits, load_fashion_mnist, load_mnist,
+                       train_validation_split)
 from .gradcheck import (check_directional, check_gradient, check_layer, check_model, numerical_gradient,
                         relative_error)
 from .io import ModelFileError, load
@@ -28,6 +29,7 @@ __all__ = [
     "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
     "numerical_gradient", "relative_error", "train_validation_split",
     "Trace", "trace_backprop",
+    "load_dataset", "load_mnist", "load_fashion_mnist",
 ]
 __all__ += [
     "AAE", "AAEPhase", "CVAE", "GaussianMixture", "GaussianNLL", "KLTerm", "PhaseOptimizers",

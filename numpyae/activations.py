@@ -177,9 +177,13 @@ def get_activation(spec) -> Activation:
     if isinstance(spec, dict):
         spec = dict(spec)
         name = spec.pop("name", None)
-        if name not in ACTIVATIONS:
+        if not isinstance(name, str) or name not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
-        return ACTIVATIONS[name](**spec)
+        try:
+            return ACTIVATIONS[name](**spec)
+        except TypeError as exc:
+            raise TypeError(f"activation {name!r} does not take the options {sorted(spec)}: "
+                            f"{exc}") from None
     if isinstance(spec, str):
         if spec not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {spec!r}")

@@ -35,17 +35,48 @@ def _save_figure(fig_or_ax, path):
     return path
 
 
+def load_training_data(args):
+    """The --dataset the trainers use: digits, mnist or fashion-mnist. When MNIST /
+    Fashion-MNIST is not available, says so on stderr and returns the bundled digits.
+    Returns a numpyae.datasets.LoadedDataset (unpacks as X, y; .name, .image_shape)."""
+    import warnings
+
+    from .datasets import load_dataset
+    name = getattr(args, "dataset", "digits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # printed below instead
+        data = load_dataset(name, data_dir=getattr(args, "data_dir", None),
+                            download=not getattr(args, "offline", False))
+    if data.message:
+        print(f"note: {data.message}", file=sys.stderr)
+    return data
+
+
+def fit_checkpoint_kwargs(args):
+    """--checkpoint / --checkpoint-every / --resume as fit() keyword arguments."""
+    kw = {}
+    if getattr(args, "checkpoint", None):
+        kw["checkpoint"] = args.checkpoint
+        kw["checkpoint_every"] = args.checkpoint_every
+    if getattr(args, "resume", None):
+        kw["resume"] = args.resume
+    return kw
+
+
 def train_vanilla(args):
-    from . import Adam, fit, load_digits, mlp_autoencoder, train_validation_split
+    from . import Adam, fit, mlp_autoencoder, train_validation_split
     from .plotting import plot_history, plot_reconstructions
 
-    X, y = load_digits()
+    data = load_training_data(args)
+    X, y = data
     X_tr, X_va, _, _ = train_validation_split(X, y, fraction=0.2, seed=args.seed)
-    model = mlp_autoencoder([64, 32, 16], activation="relu", loss="bce", rng=args.seed)
+    sizes = [64, 32, 16] if data.name == "digits" else [X.shape[1], 256, 32]
+    model = mlp_autoencoder(sizes, activation="relu", loss="bce", rng=args.seed)
     before = model.evaluate(X_va)
     opt = Adam(model.parameters(), lr=args.lr)
     history = fit(model, X_tr, opt, epochs=args.epochs, batch_size=args.batch_size,
-                  validation_data=(X_va,), seed=args.seed, progress=not args.quiet)
+                  validation_data=(X_va,), seed=args.seed, progress=not args.quiet,
+                  **fit_checkpoint_kwargs(args))
     mse_tr = float(np.mean((model.reconstruct(X_tr) - X_tr) ** 2))
     mse_va = float(np.mean((model.reconstruct(X_va) - X_va) ** 2))
     mse_start = float(np.mean((model.reconstruct(X_va) * 0 + X_va.mean(0) - X_va) ** 2))
@@ -54,10 +85,12 @@ def train_vanilla(args):
     _save_figure(plot_history(history, ["loss", "val_loss"], title="BCE per pixel"),
                  os.path.join(run, "loss_curve.png"))
     _save_figure(plot_reconstructions(X_va[:12], model.reconstruct(X_va[:12]), n=12,
-                                      title="validation digits and reconstructions"),
+                                      image_shape=data.image_shape,
+                                      title=f"validation {data.name} and reconstructions"),
                  os.path.join(run, "reconstructions.png"))
-    print(f"model: {model.n_parameters()} parameters, 64-32-16-32-64 relu, BCE on logits, "
-          f"{len(X_tr)} train / {len(X_va)} validation digits")
+    arch = "-".join(str(s) for s in sizes + sizes[-2::-1])
+    print(f"model: {model.n_parameters()} parameters, {arch} relu, BCE on logits, "
+          f"{len(X_tr)} train / {len(X_va)} validation images ({data.name})")
     print(f"validation BCE: {before['loss']:.4f} before training -> {history['val_loss'][-1]:.4f} "
           f"after {history.epochs} epochs")
     print(f"reconstruction MSE per pixel: train {mse_tr:.5f}  validation {mse_va:.5f}  "
@@ -69,8 +102,9 @@ def train_vanilla(args):
 # ---- generative models (issue 5): VAE, CVAE, AAE on the bundled digits ---------------------
 
 def _digits_split(args):
-    from . import load_digits, train_validation_split
-    X, y = load_digits()
+    """--dataset (the bundled digits by default; mnist / fashion-mnist when available), split."""
+    from . import train_validation_split
+    X, y = load_training_data(args)
     X_tr, X_te, y_tr, y_te = train_validation_split(X, y, fraction=0.2, seed=args.seed)
     return X, y, X_tr, X_te, y_tr, y_te
 
@@ -100,7 +134,8 @@ def train_vae(args, conditional=False):
                            plot_latent_manifold, plot_reconstructions)
 
     X, y, X_tr, X_te, y_tr, y_te = _digits_split(args)
-    sizes = [64, 128, args.latent]
+    D = X.shape[1]
+    sizes = [D, 128, args.latent]
     kw = dict(likelihood=args.likelihood, beta=args.beta, kl_warmup=args.kl_warmup, seed=args.seed)
     model = mlp_cvae(sizes, 10, **kw) if conditional else mlp_vae(sizes, **kw)
     name = "cvae" if conditional else "vae"
@@ -113,7 +148,8 @@ def train_vae(args, conditional=False):
     before = test_terms()
     opt = Adam(model.parameters(), lr=args.lr)
     history = fit(model, X_tr, opt, y=ytr, epochs=args.epochs, batch_size=args.batch_size,
-                  validation_data=(X_te, yte), seed=args.seed, progress=not args.quiet)
+                  validation_data=(X_te, yte), seed=args.seed, progress=not args.quiet,
+                  **fit_checkpoint_kwargs(args))
     after = test_terms()
     logp = model.log_likelihood(X_te, yte, K=args.iw_samples, rng=args.seed)
     run = _run_dir(args.out, name)
@@ -127,8 +163,8 @@ def train_vae(args, conditional=False):
                  os.path.join(run, "reconstructions.png"))
     rng = np.random.default_rng(args.seed)
     print(f"model: {type(model).__name__} {model.n_parameters()} parameters, encoder "
-          f"{64}{'+10' if conditional else ''}-128-({args.latent} mean, {args.latent} log-variance), "
-          f"decoder {args.latent}{'+10' if conditional else ''}-128-64, {model.likelihood!r}, "
+          f"{D}{'+10' if conditional else ''}-128-({args.latent} mean, {args.latent} log-variance), "
+          f"decoder {args.latent}{'+10' if conditional else ''}-128-{D}, {model.likelihood!r}, "
           f"beta={args.beta}, kl_warmup={args.kl_warmup} steps; {len(X_tr)} train / "
           f"{len(X_te)} test digits")
     _print_curve(history, "val_neg_elbo")
@@ -136,7 +172,7 @@ def train_vae(args, conditional=False):
     print(f"test negative ELBO (nats per digit, mean of 10 eps draws): {before['neg_elbo']:.2f} before training -> {after['neg_elbo']:.2f} "
           f"after {history.epochs} epochs (reconstruction {after['reconstruction']:.2f} + KL "
           f"{after['kl']:.2f}); falls: {'yes' if falls else 'NO'}")
-    if not conditional and _vae_defaults(args):
+    if not conditional and _vae_defaults(args) and D == 64:  # the bound is for the digits
         below = after["neg_elbo"] < VAE_DIGITS_NEG_ELBO_BOUND
         print(f"documented bound for these defaults: test negative ELBO < "
               f"{VAE_DIGITS_NEG_ELBO_BOUND} nats: {'yes' if below else 'NO'}")
@@ -151,7 +187,7 @@ def train_vae(args, conditional=False):
                      os.path.join(run, "samples_by_class.png"))
         # does a sample look like its class? nearest class mean of the training digits
         means = np.stack([X_tr[y_tr == c].mean(0) for c in range(10)])
-        flat = rows.reshape(-1, 64)
+        flat = rows.reshape(-1, D)
         nearest = np.argmin(((flat[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
         asked = np.repeat(np.arange(10), per_class)
         acc_gen = float(np.mean(nearest == asked))
@@ -190,11 +226,12 @@ def train_aae(args):
     from .priors import prior_distance
 
     X, y, X_tr, X_te, y_tr, y_te = _digits_split(args)
-    sizes = [64, 128, 128, args.latent]
+    sizes = [X.shape[1], 128, 128, args.latent]
     model = mlp_aae(sizes, discriminator=(64, 64), prior=args.prior, seed=args.seed)
     opts = model.make_optimizers(lr=args.lr, adversarial_lr=args.lr)
     history = fit(model, X_tr, opts, epochs=args.epochs, batch_size=args.batch_size,
-                  validation_data=(X_te,), seed=args.seed, progress=not args.quiet)
+                  validation_data=(X_te,), seed=args.seed, progress=not args.quiet,
+                  **fit_checkpoint_kwargs(args))
     # the same encoder/decoder trained on reconstruction alone (no discriminator)
     plain = mlp_autoencoder(sizes, activation="relu", loss="bce", rng=args.seed)
     fit(plain, X_tr, Adam(plain.parameters(), lr=args.lr), epochs=args.epochs,
@@ -220,7 +257,7 @@ def train_aae(args):
     _save_figure(plot_reconstructions(X_te[:12], model.reconstruct(X_te[:12]), n=12,
                                       title="AAE: test digits and reconstructions"),
                  os.path.join(run, "reconstructions.png"))
-    print(f"AAE: encoder 64-128-128-{args.latent}, decoder mirror, discriminator "
+    print(f"AAE: encoder {X.shape[1]}-128-128-{args.latent}, decoder mirror, discriminator "
           f"{args.latent}-64-64-1, prior {model.prior!r}; {len(X_tr)} train / {len(X_te)} test digits")
     print(f"last epoch: reconstruction BCE {history['reconstruction'][-1]:.4f}  discriminator "
           f"{history['discriminator'][-1]:.4f}  generator {history['generator'][-1]:.4f}  "
@@ -385,7 +422,14 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model and write a run folder")
     t.add_argument("--model", default="autoencoder", help=f"one of {sorted(TRAINERS)}")
-    t.add_argument("--dataset", default="digits", choices=["digits"])
+    t.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist"],
+                   help="mnist/fashion-mnist are read from --data-dir or the cache "
+                        "($NUMPYAE_DATA), downloaded if missing; else the bundled digits are used")
+    t.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
+    t.add_argument("--offline", action="store_true", help="never download datasets")
+    t.add_argument("--checkpoint", default=None, help="write a resumable checkpoint (.npz) here")
+    t.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    t.add_argument("--resume", default=None, help="resume training from this checkpoint")
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=3e-3)

@@ -131,23 +131,7 @@ def default_step(order):
 
 # ---- randomness held fixed --------------------------------------------------------------
 
-def _generators(obj):
-    """Every np.random.Generator reachable from obj's attributes, lists and dicts."""
-    found, seen, stack = [], set(), [obj]
-    while stack:
-        o = stack.pop()
-        if id(o) in seen or isinstance(o, (np.ndarray, str, bytes, int, float, type(None))):
-            continue
-        seen.add(id(o))
-        if isinstance(o, np.random.Generator):
-            found.append(o)
-        elif isinstance(o, dict):
-            stack.extend(o.values())
-        elif isinstance(o, (list, tuple)):
-            stack.extend(o)
-        elif hasattr(o, "__dict__"):
-            stack.extend(vars(o).values())
-    return found
+from ._rng import generators as _generators  # noqa: E402  (shared with checkpoints)
 
 
 class FrozenRandomness:

@@ -57,4 +57,11 @@ def initialize(init, n_in, n_out, rng=None, dtype=np.float32):
         raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {init!r}")
     n_in = check_positive_int(n_in, "n_in")
     n_out = check_positive_int(n_out, "n_out")
-    return INITIALIZERS[init](n_in, n_out, as_generator(rng), check_dtype(dtype))
+    rng, dtype = as_generator(rng), check_dtype(dtype)
+    too_big = ValueError(f"n_in x n_out = {n_in} x {n_out} weights cannot be allocated")
+    if n_in * n_out > np.iinfo(np.intp).max:
+        raise too_big
+    try:
+        return INITIALIZERS[init](n_in, n_out, rng, dtype)
+    except MemoryError:
+        raise too_big from None

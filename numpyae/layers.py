@@ -36,6 +36,12 @@ class Layer:
         raise NotImplementedError
 
     def __call__(self, x, *, training=False):
+        """forward() on user input: x is checked (2-D, real, finite, the layer's input size) and
+        cast to the layer's dtype first. Models call forward() directly (already checked)."""
+        from ._validation import check_array
+        params = self.parameters()
+        dtype = params[0].value.dtype.type if params else None
+        x = check_array(x, "x", ndim=2, n_features=input_dim(self), dtype=dtype)
         return self.forward(x, training=training)
 
     def get_config(self, ctx):

@@ -41,6 +41,20 @@ class Loss:
     def predict(self, output):
         return output
 
+    def __call__(self, output, target):
+        """forward() on user input: output (B, D) and target are checked (real, finite, matching
+        shapes; output cast to float32 unless float64) first. Models call forward() directly."""
+        from ._validation import check_array
+        output = check_array(output, "output", ndim=2)
+        return self.forward(output, self._check_target(target, output))
+
+    def _check_target(self, target, output):
+        from ._validation import check_array
+        target = check_array(target, "target", ndim=2, dtype=output.dtype.type)
+        if target.shape != output.shape:
+            raise ValueError(f"target must have the output's shape {output.shape}, got {target.shape}")
+        return target
+
     def get_config(self, ctx):
         return {"reduction": self.reduction}
 
@@ -111,6 +125,10 @@ class SoftmaxCrossEntropy(Loss):
 
     def __init__(self):
         super().__init__("mean")
+
+    def _check_target(self, target, output):
+        from ._validation import check_labels
+        return check_labels(target, "target", n=output.shape[0], n_classes=output.shape[1])
 
     def forward(self, output, target):
         target = np.asarray(target)

@@ -26,7 +26,11 @@ from ._validation import check_nonnegative_float
 
 class Optimizer:
     def __init__(self, parameters, lr):
-        params = unique(parameters)
+        try:
+            params = unique(parameters)
+        except TypeError:
+            raise TypeError(f"parameters must be a list of Parameters (e.g. model.parameters()), "
+                            f"got {type(parameters).__name__}") from None
         if not params:
             raise ValueError("parameters must be a non-empty list of Parameters, got none")
         for i, p in enumerate(params):
@@ -44,12 +48,30 @@ class Optimizer:
     def step(self):
         raise NotImplementedError
 
-    # state for checkpoints: a flat dict of arrays and numbers
+    # state for checkpoints: a flat dict of arrays (what fit() writes into a checkpoint)
     def state_dict(self):
-        return {}
+        """Everything step() depends on besides the parameters: {"lr": 0-d array, ...}."""
+        return {"lr": np.array(self.lr)}
 
     def load_state_dict(self, state):
-        pass
+        """Copy a state_dict() back in place; keys and shapes must match exactly."""
+        self._check_state(state)
+        self.lr = float(state["lr"])
+
+    def _check_state(self, state):
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        mine = self.state_dict()
+        missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
+        if missing or extra:
+            raise ValueError(f"state does not fit this {type(self).__name__}: missing keys "
+                             f"{missing}, unexpected keys {extra}")
+        for k, v in mine.items():
+            got = np.asarray(state[k])
+            if got.shape != np.shape(v):
+                raise ValueError(f"state[{k!r}] must have shape {np.shape(v)}, got {got.shape}")
+            if got.dtype.kind not in "iuf":
+                raise ValueError(f"state[{k!r}] must be numeric, got dtype {got.dtype}")
 
 
 class SGD(Optimizer):
@@ -76,9 +98,12 @@ class SGD(Optimizer):
             p.value -= self.lr * g
 
     def state_dict(self):
-        return {f"velocity.{i}": v for i, v in enumerate(self.velocity)}
+        state = super().state_dict()
+        state.update({f"velocity.{i}": v for i, v in enumerate(self.velocity)})
+        return state
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         for i, v in enumerate(self.velocity):
             v[...] = state[f"velocity.{i}"]
 
@@ -97,6 +122,8 @@ class Adam(Optimizer):
                 raise ValueError(f"{name} must lie in [0, 1), got {b}")
         self.b1, self.b2 = b1, b2
         self.eps = check_nonnegative_float(eps, "eps")
+        if self.eps == 0:  # m / (sqrt(v) + 0) is 0/0 = NaN wherever a gradient entry stays 0
+            raise ValueError("eps must be > 0, got 0")
         self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
         self.t = 0
         self.m = [np.zeros_like(p.value) for p in self.parameters]
@@ -125,12 +152,14 @@ class Adam(Optimizer):
             p.value -= lr_t * m / (np.sqrt(v) + eps_t)
 
     def state_dict(self):
-        state = {"t": np.array(self.t)}
+        state = super().state_dict()
+        state["t"] = np.array(self.t)
         state.update({f"m.{i}": m for i, m in enumerate(self.m)})
         state.update({f"v.{i}": v for i, v in enumerate(self.v)})
         return state
 
     def load_state_dict(self, state):
+        super().load_state_dict(state)
         self.t = int(state["t"])
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             m[...] = state[f"m.{i}"]

@@ -39,6 +39,20 @@ class History:
     def last(self):
         return {k: v[-1] for k, v in self.records.items()}
 
+    def state_dict(self):
+        """JSON-safe copy: {"records": {name: [floats]}, "epochs": int} (for checkpoints)."""
+        return {"records": {k: list(v) for k, v in self.records.items()}, "epochs": self.epochs}
+
+    def load_state_dict(self, state):
+        records, epochs = (state.get("records"), state.get("epochs")) if isinstance(state, dict) \
+            else (None, None)
+        if not isinstance(records, dict) or not isinstance(epochs, int) or any(
+                not isinstance(v, list) for v in records.values()):
+            raise ValueError(f"history state must be {{'records': {{name: [floats]}}, 'epochs': int}}, "
+                             f"got {state!r:.80}")
+        self.records = {str(k): [float(x) for x in v] for k, v in records.items()}
+        self.epochs = epochs
+
     def __repr__(self):
         last = ", ".join(f"{k}={v:.4g}" for k, v in self.last().items()) if self.epochs else ""
         return f"History(epochs={self.epochs}{', ' if last else ''}{last})"
@@ -104,7 +118,8 @@ def _split(X, y, validation_split, rng):
 
 
 def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_data=None,
-        validation_split=None, seed=None, callbacks=(), progress=True, shuffle=True):
+        validation_split=None, seed=None, callbacks=(), progress=True, shuffle=True,
+        checkpoint=None, checkpoint_every=1, resume=None):
     """Train model on X (and labels y, for models that need them). Returns a History.
 
     validation_data   (X_val,) or (X_val, y_val): evaluated after every epoch
@@ -112,10 +127,21 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     seed              int or np.random.Generator for shuffling
     callbacks         Callback objects, e.g. EarlyStopping(patience=5)
     progress          a tqdm progress bar over epochs (tqdm.auto renders in notebooks)
+    checkpoint        path: every `checkpoint_every` epochs (and at the end) write, atomically,
+                      the parameters, optimizer state, the states of the shuffling Generator and
+                      of every Generator the model holds, the epoch and the History (.npz, no pickle;
+                      numpyae.load(path) reads the model from it)
+    resume            path of such a checkpoint: continue from it. Build the model and optimizer
+                      as before and pass the same data, seed and settings: the resumed run then ends
+                      bit-identical to an uninterrupted one. `epochs` is the total, including the
+                      epochs already done; the returned History holds them all. Callbacks start
+                      afresh (e.g. EarlyStopping's patience counter).
 
     Training happens in the model's dtype (float32 by default): X is converted once, up front.
     A NaN or inf loss or gradient raises NonFiniteError naming the epoch, the step and the
     quantity, before the optimizer touches the parameters: they stay at their last good values.
+    An update that itself overflows a parameter (finite gradient, huge learning rate) is undone
+    before the error is raised (models.base.guarded_update).
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be a numpyae Model, got {type(model).__name__}")
@@ -135,19 +161,20 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
         X_val = model.check_input(validation_data[0], "validation_data[0]")
         y_val = model.check_labels(validation_data[1] if len(validation_data) == 2 else None,
                                    len(X_val), "validation_data[1]")
-    callbacks = list(callbacks)
-    for i, cb in enumerate(callbacks):
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks[{i}] must be a Callback, got {type(cb).__name__}")
+    callbacks = _check_callbacks_and_optimizer(model, optimizer, callbacks)
 
     history = History()
     n = len(X)
     steps = -(-n // batch_size)
+    start_epoch, ckpt = _checkpointing(model, optimizer, rng, history, n, checkpoint,
+                                       checkpoint_every, resume, epochs)
     for cb in callbacks:
         cb.on_train_begin(model, history)
     bar = _progress(epochs, progress)
+    if bar is not None and start_epoch:
+        bar.update(min(start_epoch, epochs))
     try:
-        for epoch in range(epochs):
+        for epoch in range(start_epoch, epochs):
             order = rng.permutation(n) if shuffle else np.arange(n)
             sums = {}
             for step in range(steps):
@@ -173,6 +200,8 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs, model, history)
                 stop = stop or cb.stop_training
+            if ckpt is not None and ((epoch + 1) % ckpt.every == 0 or stop or epoch + 1 == epochs):
+                ckpt.write(epoch + 1)
             if stop:
                 break
     finally:
@@ -181,6 +210,77 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     for cb in callbacks:
         cb.on_train_end(model, history)
     return history
+
+
+def _check_callbacks_and_optimizer(model, optimizer, callbacks):
+    from .optimizers import Optimizer
+    if not isinstance(optimizer, Optimizer) and type(model).train_step is Model.train_step:
+        raise TypeError(f"optimizer must be a numpyae Optimizer (e.g. Adam(model.parameters())), "
+                        f"got {type(optimizer).__name__}")
+    if isinstance(callbacks, Callback):
+        callbacks = [callbacks]
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be a list of Callback objects, "
+                        f"got {type(callbacks).__name__}") from None
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}] must be a Callback, got {type(cb).__name__}")
+    return callbacks
+
+
+class _Checkpointer:
+    """Writes fit()'s checkpoints: what to save is fixed when training starts."""
+
+    def __init__(self, path, every, model, optimizer, generators, history, n):
+        self.path, self.every = path, every
+        self.model, self.optimizer, self.generators = model, optimizer, generators
+        self.history, self.n = history, n
+
+    def write(self, epoch):
+        from .io import save_checkpoint
+        save_checkpoint(self.path, self.model, self.optimizer, epoch=epoch,
+                        history=self.history.state_dict(), generators=self.generators,
+                        n_train=self.n)
+
+
+def _run_generators(rng, model):
+    """The shuffling Generator first, then every Generator the model holds (fixed order)."""
+    from ._rng import generators
+    return [rng] + [g for g in generators(model) if g is not rng]
+
+
+def _checkpointing(model, optimizer, rng, history, n, checkpoint, checkpoint_every, resume,
+                   epochs):
+    """Restore from `resume` (in place) and set up checkpoint writing.
+    Returns (epochs already done, a _Checkpointer or None)."""
+    import os
+    from .io import ModelFileError, restore_checkpoint
+    every = check_positive_int(checkpoint_every, "checkpoint_every")
+    for name, value in (("checkpoint", checkpoint), ("resume", resume)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (str, os.PathLike))):
+            raise TypeError(f"{name} must be a file path (str or os.PathLike), "
+                            f"got {type(value).__name__}")
+    start = 0
+    if resume is not None:
+        ck = restore_checkpoint(resume, model, optimizer, _run_generators(rng, model))
+        if ck.n is not None and ck.n != n:
+            raise ModelFileError(f"{resume}: the checkpoint was trained on {ck.n} rows, "
+                                 f"this run has {n}; resume with the same data and split")
+        try:
+            history.load_state_dict(ck.history)
+        except ValueError as exc:
+            raise ModelFileError(f"{resume}: {exc}") from None
+        start = ck.epoch
+        if start > epochs:
+            raise ValueError(f"epochs={epochs} is fewer than the {start} epochs the checkpoint "
+                             f"{resume} has already trained (epochs counts them all)")
+    if checkpoint is None:
+        return start, None
+    return start, _Checkpointer(checkpoint, every, model, optimizer,
+                                _run_generators(rng, model), history, n)
 
 
 def _progress(epochs, progress):

@@ -32,7 +32,7 @@ from ..losses import BinaryCrossEntropy, get_loss
 from ..optimizers import Adam, Optimizer
 from ..priors import Prior, get_prior
 from .._validation import as_generator, check_dtype, check_positive_int
-from .base import Model, check_finite_step
+from .base import Model, check_finite_step, guarded_update
 
 PHASES = ("reconstruction", "discriminator", "generator")
 
@@ -184,9 +184,9 @@ class AAE(Model):
             terms[phase] = self.phase_loss(phase, x)
             self.phase_backward(phase)
             ids = {id(p) for p in optimizer[phase].parameters}
-            check_finite_step({phase: terms[phase]},
-                              [(n, p) for n, p in named.items() if id(p) in ids])
-            optimizer[phase].step()
+            phase_params = [(n, p) for n, p in named.items() if id(p) in ids]
+            check_finite_step({phase: terms[phase]}, phase_params)
+            guarded_update(optimizer[phase], phase_params)
         return {"loss": terms["reconstruction"], **terms}
 
     # ---- inference -------------------------------------------------------------------

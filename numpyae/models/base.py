@@ -21,6 +21,9 @@ class Model:
     terms = ("loss",)
     #: whether the model needs labels y (classifier, conditional VAE)
     needs_labels = False
+    #: get_config() entries that training advances (e.g. the VAE's KL warm-up step counter):
+    #: a checkpoint restores them, and resuming does not count them as an architecture change
+    training_state = ()
 
     # ---- parameters -------------------------------------------------------------------
     def named_children(self):

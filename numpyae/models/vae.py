@@ -52,7 +52,7 @@ from ..losses import GaussianNLL
 from ..parameter import Parameter
 from .._validation import (as_generator, check_array, check_dtype, check_nonnegative_float,
                            check_positive_int)
-from .base import Model, check_finite_step
+from .base import Model
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 _LOG_2PI = math.log(2 * math.pi)
@@ -227,6 +227,7 @@ class VAE(Model):
     step          training steps taken so far (saved, so warm-up resumes where it stopped)
     seed          int seed (or Generator) of self.rng, which draws eps
     """
+    training_state = ("step",)  # the KL warm-up counter: saved and restored by checkpoints
     terms = ("loss", "reconstruction", "kl", "neg_elbo")
 
     def __init__(self, encoder, mean_head, logvar_head, decoder, likelihood="bernoulli", *,
@@ -339,10 +340,8 @@ class VAE(Model):
         return terms
 
     def train_step(self, x, y, optimizer):
-        terms = self.loss_and_grad(x, y)
-        check_finite_step(terms, self.named_parameters_unique())
-        optimizer.step()
-        self.step += 1
+        terms = super().train_step(x, y, optimizer)
+        self.step += 1  # counts optimizer steps, for the KL warm-up
         return terms
 
     # ---- inference ---------------------------------------------------------------------
