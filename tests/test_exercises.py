@@ -39,6 +39,18 @@ def test_reference_matches_library_implementations():
     np.testing.assert_allclose(reference("sigmoid_backward")(a, dy),
                                dy * Sigmoid().derivative(a, Sigmoid()(a)), rtol=1e-12)
     np.testing.assert_allclose(reference("relu_backward")(a, dy), dy * ReLU().derivative(a, None))
+    # tied weights: the reference's dW is what the library's Dense + TiedDense accumulate
+    from numpyae import Sequential, TiedDense
+    enc = Dense(5, 3, "sigmoid", rng=2, dtype=np.float64)
+    dec = TiedDense(enc)
+    xt = rng.uniform(0, 1, (4, 5))
+    do = rng.standard_normal((4, 5))
+    net = Sequential([enc, dec])
+    net.forward(xt)
+    net.backward(do)
+    ref = reference("tied_autoencoder_grad")(xt, enc.W.value, enc.b.value, dec.b.value, do)
+    for mine, lib in zip(ref, (enc.W.grad, enc.b.grad, dec.b.grad)):
+        np.testing.assert_allclose(mine, lib, rtol=1e-12)
     layer = Dense(5, 3, rng=1, dtype=np.float64)
     x = rng.standard_normal((4, 5))
     layer.forward(x)
@@ -85,6 +97,10 @@ MISTAKES = [
      "keepdims"),
     ("dense_backward", lambda x, W, b, dy: (dy @ W, x.T @ dy, dy.sum(0)), "error", "raised ValueError"),
     ("dense_backward", lambda x, W, b, dy: (x.T @ dy, dy.sum(0)), "count", "expected 3 array"),
+    ("tied_autoencoder_grad", lambda x, W, b, c, do: _tied_one_path(x, W, b, c, do), "values",
+     "dW has wrong values"),
+    ("l1_activity_grad", lambda h, beta: beta * np.where(h >= 0, 1.0, -1.0) / len(h), "kink", "kink"),
+    ("l1_activity_grad", lambda h, beta: beta * np.sign(h), "factor", "batch size B = 5 is missing"),
     ("mse_grad", lambda o, t: (o - t) / o.size, "factor", "missing factor 2"),
     ("mse_grad", lambda o, t: 2 * (o - t) / len(o), "factor", "features D = 4 is missing"),
     ("mse_grad", lambda o, t: 2 * (o - t), "factor", "B*D = 20"),
@@ -112,6 +128,13 @@ MISTAKES = [
     ("adam_step", lambda w, g, m, v, t: _adam(w, g, m, v, t, bias1=False), "factor",
      "m / (1 - beta1^t) is missing"),
 ]
+
+
+def _tied_one_path(x, W, b, c, do):
+    """Forgets the decoder's use of W: only the encoder path reaches dW."""
+    h = sig(x @ W + b)
+    da = (do @ W) * h * (1 - h)
+    return x.T @ da, da.sum(0), do.sum(0)
 
 
 def _contractive_first_path_only(x, W, b):

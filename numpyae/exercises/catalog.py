@@ -119,6 +119,28 @@ _add(Exercise(
     reference=lambda x, W, b, dy: (dy @ W.T, x.T @ dy, dy.sum(axis=0)),
     objective=lambda x, W, b, dy: float(np.sum((x @ W + b) * dy)), wrt=("x", "W", "b")))
 
+def _tied_objective(x, W, b, c, do):
+    h = _sigmoid(x @ W + b)
+    return float(np.sum((h @ W.T + c) * do))
+
+
+def _tied_reference(x, W, b, c, do):
+    h = _sigmoid(x @ W + b)              # (B, H)
+    dW_decoder = do.T @ h                # (D, H): the decoder's use of W (as W^T)
+    da = (do @ W) * h * (1 - h)          # (B, H)
+    dW_encoder = x.T @ da                # (D, H)
+    return dW_encoder + dW_decoder, da.sum(axis=0), do.sum(axis=0)
+
+
+_add(Exercise(
+    "tied_autoencoder_grad", "Gradients of a tied-weight autoencoder",
+    "Encoder h = sigmoid(x W + b), decoder o = h W^T + c: the decoder reuses W transposed.\n"
+    "x (B, D), W (D, H), b (H,), c (D,). Given do = dL/do (B, D), return (dW, db, dc).\n"
+    "W is used twice; its gradient is the sum over both uses.",
+    [Arg("x", ("B", "D"), 0, 1), Arg("W", ("D", "H")), Arg("b", ("H",)), Arg("c", ("D",)),
+     Arg("do", ("B", "D"), -2, 2)], ["dW", "db", "dc"],
+    reference=_tied_reference, objective=_tied_objective, wrt=("W", "b", "c")))
+
 # ---- losses ------------------------------------------------------------------------------
 
 _add(Exercise(
@@ -164,6 +186,17 @@ _add(Exercise(
     reference=lambda h, rho: np.broadcast_to(
         (-rho / h.mean(0) + (1 - rho) / (1 - h.mean(0))) / len(h), h.shape).copy(),
     objective=_kl_sparsity, wrt=("h",)))
+
+
+_add(Exercise(
+    "l1_activity_grad", "Gradient of the L1 activity penalty",
+    "L = beta / B * sum_bj |h_bj|   (the mean over the batch of ||h_b||_1, times beta).\n"
+    "Given codes h (B, H) and beta (a float), return dL/dh (B, H). At h = 0, where |h| has a kink,\n"
+    "use 0 (numpy's sign(0)).",
+    [Arg("h", ("B", "H"), -1, 1), Arg("beta", (), 0.01, 1.0, kind="scalar")], ["dh"],
+    reference=lambda h, beta: beta * np.sign(h) / len(h),
+    objective=lambda h, beta: float(beta * np.abs(h).sum() / len(h)), wrt=("h",),
+    kink=lambda h, beta: [np.abs(h) < 1e-3]))
 
 
 def _contractive(x, W, b):
