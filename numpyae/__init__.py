@@ -20,6 +20,14 @@ from .models import Classifier, mlp_classifier
 from .pca import PCA, linear_autoencoder, pca_subspace_angles, principal_angles
 from .pretraining import greedy_pretrain, pretrain_and_finetune, stack_autoencoders
 
+# regularized autoencoders (issue 3)
+from .corruption import GaussianNoise, MaskingNoise, SaltAndPepper
+from .datasets import load_patches
+from .layers import TopK
+from .models import ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
+from .penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+from .preprocessing import ZCAWhitening
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -30,6 +38,10 @@ __all__ = [
     "numerical_gradient", "relative_error", "train_validation_split",
     "Trace", "trace_backprop",
     "load_dataset", "load_mnist", "load_fashion_mnist",
+    # issue 3
+    "Contractive", "ContractiveAutoencoder", "DenoisingAutoencoder", "GaussianNoise", "KLSparsity",
+    "L1Activity", "MaskingNoise", "SaltAndPepper", "SparseAutoencoder", "TopK", "WeightDecay",
+    "ZCAWhitening", "load_patches",
 ]
 __all__ += [
     "AAE", "AAEPhase", "CVAE", "GaussianMixture", "GaussianNLL", "KLTerm", "PhaseOptimizers",

@@ -52,6 +52,99 @@ def _tied(rng):
     return model, unit_inputs(rng), None
 
 
+
+# ---- regularized autoencoders (issue 3) --------------------------------------------------
+
+def _regularized():
+    from .models.autoencoder import (ContractiveAutoencoder, DenoisingAutoencoder,
+                                     SparseAutoencoder)
+    from .penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+    return ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, \
+        Contractive, KLSparsity, L1Activity, WeightDecay
+
+
+@case("denoising (gaussian noise)")
+def _denoising_gaussian(rng):
+    _, DAE, *_ = _regularized()
+    model = DAE([6, 4], noise="gaussian", level=0.2, noise_seed=1, rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("denoising (masking noise)")
+def _denoising_masking(rng):
+    _, DAE, *_ = _regularized()
+    model = DAE([6, 5, 3], noise="masking", level=0.3, activation="tanh", noise_seed=2, rng=rng,
+                dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("denoising (salt and pepper, tied)")
+def _denoising_sp(rng):
+    _, DAE, *_ = _regularized()
+    model = DAE([6, 4], noise="salt_and_pepper", level=0.3, tied=True, noise_seed=3, rng=rng,
+                dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("sparse KL + weight decay (UFLDL)")
+def _sparse_kl(rng):
+    *_, SAE, _c, _k, _l, _w = _regularized()
+    model = SAE([6, 4], penalty="kl", rho=0.1, rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("sparse L1 (deep, tied)")
+def _sparse_l1(rng):
+    *_, SAE, _c, _k, _l, _w = _regularized()
+    model = SAE([6, 5, 4], penalty="l1", beta=0.05, tied=True, rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("k-sparse (TopK, tied)")
+def _sparse_topk(rng):
+    *_, SAE, _c, _k, _l, _w = _regularized()
+    model = SAE([6, 5], penalty="topk", k=2, rng=rng, dtype=np.float64)
+    return model, topk_inputs(model, rng), None
+
+
+@case("contractive (sigmoid, tied)")
+def _contractive(rng):
+    CAE, *_ = _regularized()
+    model = CAE([6, 4], lam=0.5, rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("contractive (tanh, deep)")
+def _contractive_deep(rng):
+    CAE, *_ = _regularized()
+    model = CAE([6, 5, 3], lam=0.5, activation="tanh", tied=False, rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("contractive + KL + L1 + weight decay")
+def _all_penalties(rng):
+    *_, C, KL, L1, WD = _regularized()
+    model = mlp_autoencoder([6, 5, 4], activation="softplus", code_activation="sigmoid",
+                            loss="mse", rng=rng, dtype=np.float64,
+                            penalties=[C(0.3), KL(0.2, 0.5), L1(0.1), WD(0.05)])
+    return model, unit_inputs(rng), None
+
+
+def topk_inputs(model, rng, n=5, gap=0.05):
+    """Inputs for which, in every row, the k-th and (k+1)-th largest pre-TopK activations differ
+    by more than `gap` (rows are redrawn until they do), so finite differences never swap the
+    kept set: TopK is then a fixed linear mask and its gradient is exact."""
+    k = model.code_layer.k
+    rows = []
+    while len(rows) < n:
+        x = unit_inputs(rng, n=1, d=model.input_dim)
+        z = np.sort(model.encoder.layers[0].forward(x, training=False)[0])[::-1]
+        if z[k - 1] - z[k] > gap:
+            rows.append(x[0])
+    return np.array(rows)
+
+
+
 @case("autoencoder (deep stack, 4 layers)")
 def _deep_stack(rng):
     model = mlp_autoencoder([6, 5, 4, 3, 2], activation="tanh", code_activation="softplus",

@@ -1,6 +1,8 @@
 """Command line:  python -m numpyae {train, gradcheck, trace, study} ...
 
     python -m numpyae train                  default autoencoder on the bundled digits
+    python -m numpyae train --model sparse --dataset patches     KL-sparse filters (UFLDL)
+    python -m numpyae train --model denoising | contractive | ksparse
     python -m numpyae gradcheck              every built-in model against finite differences
     python -m numpyae trace --model autoencoder   one forward/backward pass, step by step
     python -m numpyae study latent           code size 2..32: autoencoder vs PCA
@@ -280,11 +282,23 @@ def train_aae(args):
 TRAINERS = {"autoencoder": train_vanilla}
 TRAINERS.update({"vae": train_vae, "cvae": train_cvae, "aae": train_aae})
 
+# regularized autoencoders (issue 3): sparse, denoising, contractive, ksparse
+from .train_regularized import DEFAULTS as _REGULARIZED_DEFAULTS  # noqa: E402
+from .train_regularized import TRAINERS as _REGULARIZED_TRAINERS  # noqa: E402
+from .train_regularized import add_arguments as _add_regularized_arguments  # noqa: E402
+
+TRAINERS.update(_REGULARIZED_TRAINERS)
+#: --epochs / --batch-size / --lr when not given: per trainer, else these
+TRAIN_DEFAULTS = {"epochs": 60, "batch_size": 32, "lr": 3e-3}
+
 
 def cmd_train(args):
     if args.model not in TRAINERS:
         print(f"unknown --model {args.model!r}; choose from {sorted(TRAINERS)}", file=sys.stderr)
         return 2
+    for key, value in {**TRAIN_DEFAULTS, **_REGULARIZED_DEFAULTS.get(args.model, {})}.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
     return TRAINERS[args.model](args)
 
 
@@ -422,20 +436,22 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model and write a run folder")
     t.add_argument("--model", default="autoencoder", help=f"one of {sorted(TRAINERS)}")
-    t.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist"],
+    t.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist", "patches"],
                    help="mnist/fashion-mnist are read from --data-dir or the cache "
-                        "($NUMPYAE_DATA), downloaded if missing; else the bundled digits are used")
+                        "($NUMPYAE_DATA), downloaded if missing; else the bundled digits are used; "
+                        "patches: natural-image patches (sparse autoencoder)")
     t.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
     t.add_argument("--offline", action="store_true", help="never download datasets")
     t.add_argument("--checkpoint", default=None, help="write a resumable checkpoint (.npz) here")
     t.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     t.add_argument("--resume", default=None, help="resume training from this checkpoint")
-    t.add_argument("--epochs", type=int, default=60)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--epochs", type=int, default=None, help="default: per model (60)")
+    t.add_argument("--batch-size", type=int, default=None, help="default: per model (32)")
+    t.add_argument("--lr", type=float, default=None, help="default: per model (3e-3)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_regularized_arguments(t)
     t.add_argument("--latent", type=int, default=2, help="code size (vae, cvae, aae)")
     t.add_argument("--likelihood", default="bernoulli",
                    choices=["bernoulli", "gaussian", "gaussian_learned"], help="vae, cvae decoder")

@@ -226,3 +226,44 @@ def output_dim(layer):
         if n is not None:
             return n
     return None
+
+
+@register
+class TopK(Layer):
+    """k-sparse code layer (Makhzani & Frey 2013, "k-Sparse Autoencoders"): keep the k largest
+    entries of each row, set the others to 0.
+
+        y_bj = z_bj * m_bj,   m_bj = 1 if z_bj is among the k largest of row b, else 0
+    Shapes:  z, m, y (B, n)
+
+    Backward, given dy (B, n): for a fixed support the map is linear and diagonal, so
+        dz = dy * m        (B, n)
+    i.e. the gradient flows only through the kept units. The support changes (a kink) where the
+    k-th and (k+1)-th largest entries of a row tie: gradient checks must keep that gap > 2h.
+    Ties are broken by np.argpartition; exactly k entries are kept per row.
+    """
+
+    def __init__(self, k):
+        self.k = check_positive_int(k, "k")
+        self.mask = None
+
+    def forward(self, x, *, training=True):
+        if x.ndim != 2:
+            raise ValueError(f"TopK expects input of shape (batch, units), got {x.shape}")
+        if self.k > x.shape[1]:
+            raise ValueError(f"k must be <= the number of units {x.shape[1]}, got k={self.k}")
+        n = x.shape[1]
+        idx = np.argpartition(x, n - self.k, axis=1)[:, n - self.k:]  # (B, k) the k largest
+        mask = np.zeros(x.shape, dtype=bool)
+        np.put_along_axis(mask, idx, True, axis=1)
+        self.mask = mask
+        return np.where(mask, x, x.dtype.type(0))
+
+    def backward(self, dy):
+        return np.where(self.mask, dy, dy.dtype.type(0))
+
+    def get_config(self, ctx):
+        return {"k": self.k}
+
+    def __repr__(self):
+        return f"TopK(k={self.k})"

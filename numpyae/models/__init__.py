@@ -1,7 +1,9 @@
 from .base import Model, NonFiniteError
 from .autoencoder import Autoencoder, mlp_autoencoder
+from .autoencoder import ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
 
-__all__ = ["Model", "NonFiniteError", "Autoencoder", "mlp_autoencoder"]
+__all__ = ["Model", "NonFiniteError", "Autoencoder", "mlp_autoencoder",
+           "ContractiveAutoencoder", "DenoisingAutoencoder", "SparseAutoencoder"]
 from .vae import (CVAE, VAE, Bernoulli, Gaussian, KLTerm, mlp_cvae, mlp_vae)
 
 __all__ += ["CVAE", "VAE", "Bernoulli", "Gaussian", "KLTerm", "mlp_cvae", "mlp_vae"]

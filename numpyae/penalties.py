@@ -1,0 +1,241 @@
+"""Penalties added to an autoencoder's reconstruction loss.
+
+    L_total = L_reconstruction(x_hat, x) + sum over penalties P
+
+The penalties act on one of two things:
+    weights    WeightDecay: every weight matrix W of the model (biases excluded)
+    code       L1Activity, KLSparsity, Contractive: the CODE LAYER, i.e. the last layer of the
+               encoder, h = f(a), a = x_c W + b, where x_c is that layer's own input (the data for a
+               one-layer encoder, the previous layer's output for a deeper one)
+
+Protocol (what numpyae.models.Autoencoder calls, once per forward/backward pass):
+
+    penalty.bind(code_layer)                        at model construction: refuses a code layer the
+                                                    penalty cannot work with (clear error)
+    value = penalty.forward(h, code_layer, weights) h (B, k) the code, weights a list of Parameters
+    dh, da = penalty.backward()                     dP/dh (B, k) and dP/da (B, k), either may be None;
+                                                    gradients that do not pass through h or a
+                                                    (dP/dW directly) are ADDED into Parameter.grad here
+
+The model adds dh to the gradient the decoder sends back into the code, and da to the code layer's
+pre-activation gradient, then lets the code layer's backward_preactivation(da) turn it into dW, db
+and the gradient for the layer's input, so penalties compose with deeper encoders.
+
+Batch convention: code penalties are MEANS over the batch (like the losses' "mean"), except
+KLSparsity, which is a function of the batch mean activation rho_hat (Ng's CS294A notes).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .io import register
+from .layers import Dense
+from ._validation import check_nonnegative_float, check_probability
+
+
+class Penalty:
+    name = "penalty"
+
+    def bind(self, code_layer):
+        """Check that this penalty can be applied to code_layer; raise a clear error if not."""
+
+    def forward(self, h, code_layer, weights):
+        raise NotImplementedError
+
+    def backward(self):
+        raise NotImplementedError
+
+    def get_config(self, ctx):
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config(None).items())
+        return f"{type(self).__name__}({args})"
+
+
+@register
+class WeightDecay(Penalty):
+    """L2 weight decay on every weight matrix (not the biases):
+
+        P = lam/2 * sum_W sum_ij W_ij^2          (the lambda/2 of UFLDL's sparse autoencoder)
+        dP/dW = lam * W                           (each W's shape), added into W.grad
+
+    A tied W (shared by an encoder and a decoder layer) is one Parameter and counts once.
+    """
+    name = "weight_decay"
+
+    def __init__(self, lam=1e-4):
+        self.lam = check_nonnegative_float(lam, "lam")
+        self.weights = ()
+
+    def forward(self, h, code_layer, weights):
+        self.weights = weights
+        total = sum(float(np.vdot(w.value, w.value)) for w in weights)
+        return 0.5 * self.lam * total
+
+    def backward(self):
+        for w in self.weights:
+            w.grad += w.value.dtype.type(self.lam) * w.value
+        return None, None
+
+    def get_config(self, ctx):
+        return {"lam": self.lam}
+
+
+@register
+class L1Activity(Penalty):
+    """L1 penalty on the code:  P = beta * (1/B) sum_b ||h_b||_1 = beta/B sum_bj |h_bj|.
+
+        dP/dh = beta/B * sign(h)        (B, k)
+    (sign(0) = 0: a relu code unit that is off stays off without a push either way; the kink at
+    h = 0 is where a gradient check must not sit.)
+    """
+    name = "l1_activity"
+
+    def __init__(self, beta=1e-3):
+        self.beta = check_nonnegative_float(beta, "beta")
+        self.h = None
+
+    def forward(self, h, code_layer, weights):
+        self.h = h
+        return self.beta * float(np.abs(h).sum()) / h.shape[0]
+
+    def backward(self):
+        h = self.h
+        return np.sign(h) * h.dtype.type(self.beta / h.shape[0]), None
+
+    def get_config(self, ctx):
+        return {"beta": self.beta}
+
+
+def _code_activation_name(code_layer):
+    act = getattr(code_layer, "activation", None)
+    return getattr(act, "name", None)
+
+
+@register
+class KLSparsity(Penalty):
+    """KL sparsity (Ng, CS294A lecture notes "Sparse autoencoder", sec. 2.3):
+
+        rho_hat_j = (1/B) sum_b h_bj                        mean activation of code unit j   (k,)
+        P = beta * sum_j KL(rho || rho_hat_j)
+        KL(rho || q) = rho log(rho / q) + (1 - rho) log((1 - rho) / (1 - q))
+
+    Gradient. dKL/dq = -rho/q + (1 - rho)/(1 - q), and each h_bj enters rho_hat_j with weight 1/B,
+    so every example of the batch receives the same term for unit j:
+
+        dP/dh_bj = beta/B * ( -rho/rho_hat_j + (1 - rho)/(1 - rho_hat_j) )      (B, k)
+
+    This is the "sparsity delta" that UFLDL adds to the hidden layer's backpropagated error
+    (before the multiplication by f'(a)); here the model adds it to dh.
+
+    Requirements: the code must lie in (0, 1) (a sigmoid code layer); bind() and forward() refuse
+    anything else. rho_hat is clipped to [eps, 1 - eps] so the value stays finite; where the clip
+    is active the penalty is constant in h and its gradient is 0 (use a batch on which no unit is
+    saturated for gradient checks).
+    """
+    name = "kl_sparsity"
+
+    def __init__(self, rho=0.05, beta=3.0, eps=1e-6):
+        self.rho = check_probability(rho, "rho", open_low=True)
+        self.beta = check_nonnegative_float(beta, "beta")
+        self.eps = check_probability(eps, "eps", open_low=True)
+        if self.eps >= 0.5:
+            raise ValueError(f"eps must be < 0.5, got {eps}")
+        self.h = self.rho_hat = self.clipped = None
+
+    def bind(self, code_layer):
+        name = _code_activation_name(code_layer)
+        if name is not None and name != "sigmoid":
+            raise ValueError(f"KLSparsity needs code activations in (0, 1), i.e. a sigmoid code "
+                             f"layer; the code layer has activation {name!r}")
+
+    def forward(self, h, code_layer, weights):
+        lo, hi = float(h.min()), float(h.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"KLSparsity needs code activations in (0, 1) (a sigmoid code layer); "
+                             f"got values in [{lo:.4g}, {hi:.4g}]")
+        self.h = h
+        rho_hat = h.mean(axis=0)
+        clipped = np.clip(rho_hat, self.eps, 1 - self.eps)
+        self.rho_hat = clipped
+        self.clipped = clipped != rho_hat
+        rho = self.rho
+        kl = rho * np.log(rho / clipped) + (1 - rho) * np.log((1 - rho) / (1 - clipped))
+        return self.beta * float(kl.sum())
+
+    def backward(self):
+        h, q, rho = self.h, self.rho_hat, self.rho
+        dq = self.beta * (-rho / q + (1 - rho) / (1 - q))
+        dq[self.clipped] = 0
+        dh = np.broadcast_to((dq / h.shape[0]).astype(h.dtype, copy=False), h.shape)
+        return dh, None
+
+    def get_config(self, ctx):
+        return {"rho": self.rho, "beta": self.beta, "eps": self.eps}
+
+
+@register
+class Contractive(Penalty):
+    """Contractive penalty (Rifai et al. 2011, "Contractive auto-encoders"):
+
+        P = lam * (1/B) sum_b ||J_b||_F^2,     J_b = d h_b / d x_b    (k, n) per example
+
+    for the code layer h = f(a), a = x W + b, with x (B, n) the code layer's input, W (n, k),
+    and any elementwise f. Since dh_bj/dx_bi = f'(a_bj) W_ij,
+
+        ||J_b||_F^2 = sum_j f'(a_bj)^2 sum_i W_ij^2 = sum_j g_bj^2 s_j,
+        g = f'(a) (B, k),   s_j = sum_i W_ij^2  (k,)
+
+    so  P = lam/B * sum_bj g_bj^2 s_j : closed form, no per-example Jacobian. For a one-layer
+    encoder J is the Jacobian of the code with respect to the data; for a deeper encoder it is the
+    code layer's own Jacobian (with respect to the previous layer's output).
+
+    Gradient. P depends on W twice (through s and through a) and on b, x only through a.
+    With g2 = f''(a):
+
+        dP/da_bj = lam/B * 2 g_bj g2_bj s_j                          (B, k)   returned as da
+        dP/dW_ij |direct = lam/B * sum_b g_bj^2 * 2 W_ij
+                         = 2 lam W_ij * mean_b(g_bj^2)                 (n, k)   added into W.grad
+    and the model pushes da through the affine map like any other pre-activation gradient
+    (Dense.backward_preactivation):
+        dP/dW |through a = x^T da   (n, k)     dP/db = sum_b da   (k,)     dP/dx = da W^T   (B, n)
+    so the penalty composes with the layers below the code layer.
+
+    relu: f' = [a > 0], f'' = 0, so P = lam * mean_b sum_{j active} s_j and da = 0 (a kink at a = 0).
+    """
+    name = "contractive"
+
+    def __init__(self, lam=0.1):
+        self.lam = check_nonnegative_float(lam, "lam")
+        self.layer = self.g = None
+
+    def bind(self, code_layer):
+        if not isinstance(code_layer, Dense):
+            raise TypeError(f"Contractive needs a Dense code layer (the encoder's last layer), "
+                            f"got {type(code_layer).__name__}")
+
+    def forward(self, h, code_layer, weights):
+        self.bind(code_layer)
+        self.layer = code_layer
+        W = code_layer.W.value
+        self.s = np.einsum("ij,ij->j", W, W)                                   # (k,)
+        self.g = code_layer.activation.derivative(code_layer.a, code_layer.y)  # (B, k)
+        self.gg = self.g * self.g                                               # (B, k)
+        B = self.g.shape[0]
+        return self.lam * float((self.gg @ self.s).sum()) / B
+
+    def backward(self):
+        layer, g, s = self.layer, self.g, self.s
+        B = g.shape[0]
+        c = g.dtype.type(2 * self.lam / B)
+        g2 = layer.activation.second_derivative(layer.a, layer.y)
+        da = (c * g) * g2 * s                                                  # (B, k)
+        layer.W.grad += layer.W.value * (c * self.gg.sum(axis=0))              # direct term (n, k)
+        return None, da
+
+    def get_config(self, ctx):
+        return {"lam": self.lam}
+
+
+PENALTIES = {cls.name: cls for cls in (WeightDecay, L1Activity, KLSparsity, Contractive)}

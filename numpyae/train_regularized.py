@@ -1,0 +1,225 @@
+"""`python -m numpyae train --model {sparse, denoising, contractive, ksparse}`: the classic
+regularized-autoencoder results (issue 3), each printed and drawn into a run folder.
+
+    sparse       KL-sparse autoencoder on natural-image patches, UFLDL exercise settings;
+                 filter grid, localization score vs random filters, mean hidden activation vs rho
+    denoising    masking noise 0.3 on digits; error on corrupted held-out inputs vs a vanilla
+                 autoencoder of the same size and budget
+    contractive  contractive autoencoder on digits; mean ||J||_F on held-out inputs vs vanilla
+    ksparse      k-sparse autoencoder on digits; nonzero code units per example, error for several k
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+#: per-trainer defaults for --epochs / --batch-size / --lr when they are not given
+DEFAULTS = {
+    "sparse": {"epochs": 300, "batch_size": 100, "lr": 3e-3},
+    "denoising": {"epochs": 150, "batch_size": 32, "lr": 3e-3},
+    "contractive": {"epochs": 150, "batch_size": 32, "lr": 3e-3},
+    "ksparse": {"epochs": 100, "batch_size": 32, "lr": 1e-3},
+}
+
+
+def _data(args):
+    from .datasets import load_digits, load_patches, train_validation_split
+    if args.dataset == "patches":
+        X = load_patches(args.n_patches, seed=args.seed)
+        X_tr, X_va, _, _ = train_validation_split(X, fraction=0.1, seed=args.seed)
+        return X_tr, X_va, (8, 8), "natural-image patches (8x8, whitened grace_hopper.jpg)"
+    X, y = load_digits()
+    X_tr, X_va, _, _ = train_validation_split(X, y, fraction=0.2, seed=args.seed)
+    return X_tr, X_va, (8, 8), "digits (8x8)"
+
+
+def _fit(model, X_tr, X_va, args):
+    from . import Adam, fit
+    opt = Adam(model.parameters(), lr=args.lr)
+    return fit(model, X_tr, opt, epochs=args.epochs, batch_size=args.batch_size,
+               validation_data=(X_va,), seed=args.seed, progress=not args.quiet)
+
+
+def _mse(a, b):
+    return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+
+
+def train_sparse(args):
+    """KL-sparse autoencoder, UFLDL sparse-autoencoder exercise: 64 inputs, 25 sigmoid hidden
+    units, rho = 0.01, beta = 3, lambda = 1e-4, ~10,000 patches."""
+    from .cli import _run_dir, _save_figure
+    from .metrics import localization_score
+    from .models.autoencoder import SparseAutoencoder
+    from .plotting import plot_filters, plot_history
+
+    X_tr, X_va, shape, what = _data(args)
+    rho, beta, lam = 0.01, 3.0, 1e-4
+    model = SparseAutoencoder([64, 25], penalty="kl", rho=rho, beta=beta, weight_decay=lam,
+                              rng=args.seed)
+    history = _fit(model, X_tr, X_va, args)
+    # UFLDL optimizes the full-batch objective (L-BFGS); the KL term depends on the batch mean
+    # rho_hat, which small minibatches estimate noisily. Finish with large batches at a lower
+    # rate so rho_hat is measured over 1000 patches per step.
+    fine = max(1, args.epochs // 3)
+    fine_args = argparse.Namespace(**{**vars(args), "epochs": fine, "lr": args.lr / 3,
+                                      "batch_size": max(args.batch_size, 1000)})
+    fine_history = _fit(model, X_tr, X_va, fine_args)
+    for k in history.records:
+        history.records[k].extend(fine_history.records[k])
+    history.epochs += fine_history.epochs
+    W = model.encoder.layers[0].W.value
+    score = localization_score(W, shape)
+    rand = localization_score(np.random.default_rng(args.seed).standard_normal((64, 10000)), shape)
+    act = model.encode(X_va).mean(axis=0)
+    terms = model.evaluate(X_va)
+    run = _run_dir(args.out, "sparse")
+    model.save(os.path.join(run, "model.npz"))
+    _save_figure(plot_filters(W, shape, title="KL-sparse autoencoder filters (W columns)"),
+                 os.path.join(run, "filters.png"))
+    _save_figure(plot_history(history, ["loss", "reconstruction", "kl_sparsity", "weight_decay",
+                                        "val_loss"], log=True, title="2 x UFLDL objective"),
+                 os.path.join(run, "loss_curve.png"))
+    print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
+    print(f"model: 64-25-64 sigmoid, rho={rho}, beta={beta}, weight decay lambda={lam} "
+          f"(UFLDL J; the model minimizes 2J with MSE(sum), see SparseAutoencoder)")
+    print(f"training: Adam, {args.epochs} epochs of batch {args.batch_size} at lr {args.lr:g}, "
+          f"then {fine} epochs of batch {fine_args.batch_size} at lr {fine_args.lr:g}")
+    print(f"UFLDL objective J on held-out patches: {SparseAutoencoder.ufldl_objective(terms):.4f} "
+          f"(reconstruction 1/2*||.||^2 {terms['reconstruction'] / 2:.4f}, "
+          f"KL {terms['kl_sparsity'] / 2:.4f}, weight decay {terms['weight_decay'] / 2:.4f})")
+    print(f"localization score (energy fraction in the best 3x3 window, mean over filters): "
+          f"learned {score.mean():.3f}  vs random Gaussian filters {rand.mean():.3f}")
+    print(f"   learned filters with score > the 95th percentile of random ones: "
+          f"{np.mean(score > np.percentile(rand, 95)):.0%}")
+    rel = abs(act.mean() - rho) / rho
+    print(f"mean hidden activation on held-out patches: {act.mean():.4f} (rho = {rho}; "
+          f"{rel:.0%} off, {'within' if rel <= 0.25 else 'NOT within'} 25%); "
+          f"per unit {act.min():.4f}..{act.max():.4f}")
+    print(f"run folder: {run}")
+    return 0
+
+
+def train_denoising(args):
+    """Masking noise 0.3 on digits: denoising vs vanilla autoencoder, same size and budget."""
+    from .cli import _run_dir, _save_figure
+    from .corruption import MaskingNoise
+    from .models.autoencoder import DenoisingAutoencoder
+    from .plotting import plot_reconstructions
+
+    X_tr, X_va, shape, what = _data(args)
+    p = 0.3
+    sizes = [64, 48]
+    dae = DenoisingAutoencoder(sizes, noise="masking", level=p, noise_seed=args.seed + 1,
+                               rng=args.seed)
+    vanilla = DenoisingAutoencoder(sizes, noise="masking", level=0.0, rng=args.seed)
+    _fit(dae, X_tr, X_va, args)
+    _fit(vanilla, X_tr, X_va, args)
+    noise = MaskingNoise(p, rng=args.seed + 1000)  # a fixed corruption of the held-out set
+    X_noisy = noise.forward(X_va, training=True)
+    rows = []
+    for name, m in (("denoising", dae), ("vanilla", vanilla)):
+        rows.append((name, _mse(m.reconstruct(X_noisy), X_va), _mse(m.reconstruct(X_va), X_va)))
+    run = _run_dir(args.out, "denoising")
+    dae.save(os.path.join(run, "model.npz"))
+    for name, m in (("denoising", dae), ("vanilla", vanilla)):
+        _save_figure(plot_reconstructions(X_va[:12], m.reconstruct(X_noisy[:12]), X_noisy[:12],
+                                          n=12, title=f"{name} autoencoder on masked digits "
+                                                      f"(p={p})"),
+                     os.path.join(run, f"reconstructions_{name}.png"))
+    print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}; masking noise p={p}")
+    print(f"models: {'-'.join(map(str, sizes + sizes[-2::-1]))} sigmoid, BCE, {args.epochs} epochs "
+          f"each, same initialization; the denoising one trains on masked inputs")
+    print("MSE per pixel against the CLEAN held-out digits:")
+    print(f"{'model':12s} {'from corrupted input':>22s} {'from clean input':>18s}")
+    for name, noisy, clean in rows:
+        print(f"{name:12s} {noisy:22.5f} {clean:18.5f}")
+    better = rows[0][1] < rows[1][1]
+    print(f"denoising reconstructs corrupted inputs {'closer to' if better else 'NOT closer to'} "
+          f"the clean ones than vanilla ({rows[0][1]:.5f} vs {rows[1][1]:.5f})")
+    print(f"run folder: {run}")
+    return 0
+
+
+def train_contractive(args):
+    """Contractive vs vanilla autoencoder on digits: mean ||J||_F on held-out inputs."""
+    from .cli import _run_dir, _save_figure
+    from .metrics import jacobian_frobenius_norm
+    from .models.autoencoder import ContractiveAutoencoder
+    from .plotting import plot_filters
+
+    X_tr, X_va, shape, what = _data(args)
+    sizes, lam = [64, 32], args.lam
+    cae = ContractiveAutoencoder(sizes, lam=lam, rng=args.seed)
+    vanilla = ContractiveAutoencoder(sizes, lam=0.0, rng=args.seed)
+    _fit(cae, X_tr, X_va, args)
+    _fit(vanilla, X_tr, X_va, args)
+    rows = []
+    for name, m in (("contractive", cae), ("vanilla", vanilla)):
+        J = jacobian_frobenius_norm(m.encoder, X_va)
+        rows.append((name, J.mean(), _mse(m.reconstruct(X_va), X_va)))
+    run = _run_dir(args.out, "contractive")
+    cae.save(os.path.join(run, "model.npz"))
+    for name, m in (("contractive", cae), ("vanilla", vanilla)):
+        _save_figure(plot_filters(m.encoder.layers[0].W.value, shape, title=f"{name} filters"),
+                     os.path.join(run, f"filters_{name}.png"))
+    print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
+    print(f"models: 64-32-64 sigmoid, tied weights, BCE summed over pixels, {args.epochs} epochs "
+          f"each, same initialization; contractive lam={lam}, vanilla lam=0")
+    print(f"{'model':12s} {'mean ||J||_F held-out':>22s} {'reconstruction MSE':>20s}")
+    for name, j, mse in rows:
+        print(f"{name:12s} {j:22.4f} {mse:20.5f}")
+    print(f"the contractive encoder's Jacobian is {'smaller' if rows[0][1] < rows[1][1] else 'NOT smaller'}"
+          f" ({rows[0][1]:.4f} vs {rows[1][1]:.4f}, ratio {rows[0][1] / rows[1][1]:.2f})")
+    print(f"run folder: {run}")
+    return 0
+
+
+def train_ksparse(args):
+    """k-sparse autoencoders (TopK code) for several k: exactly k nonzero units; error per k."""
+    from .cli import _run_dir, _save_figure
+    from .models.autoencoder import SparseAutoencoder
+    from .plotting import plot_filters
+
+    X_tr, X_va, shape, what = _data(args)
+    n_code = 100
+    ks = [int(k) for k in args.ks.split(",")]
+    run = _run_dir(args.out, "ksparse")
+    rows = []
+    for k in ks:
+        model = SparseAutoencoder([64, n_code], penalty="topk", k=k, rng=args.seed)
+        _fit(model, X_tr, X_va, args)
+        H = model.encode(X_va)
+        nnz = np.count_nonzero(H, axis=1)
+        used = int(np.count_nonzero((H != 0).any(axis=0)))
+        rows.append((k, nnz.min(), nnz.max(), used, _mse(model.reconstruct(X_va), X_va)))
+        _save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
+                                  title=f"k-sparse autoencoder filters, k={k}"),
+                     os.path.join(run, f"filters_k{k}.png"))
+        model.save(os.path.join(run, f"model_k{k}.npz"))
+    print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
+    print(f"model: 64-{n_code}-64 linear, TopK(k) code, tied weights, squared error, "
+          f"{args.epochs} epochs per k")
+    print(f"{'k':>4s} {'nonzero code units per example (min..max)':>44s} "
+          f"{'units ever active':>18s} {'held-out MSE/pixel':>20s}")
+    for k, lo, hi, used, mse in rows:
+        print(f"{k:4d} {f'{lo}..{hi}':>44s} {f'{used}/{n_code}':>18s} {mse:20.5f}")
+    exact = all(lo == hi == k for k, lo, hi, _, _ in rows)
+    print(f"exactly k nonzero code units in every held-out example: {'yes' if exact else 'NO'}")
+    print(f"run folder: {run}")
+    return 0
+
+
+TRAINERS = {"sparse": train_sparse, "denoising": train_denoising,
+            "contractive": train_contractive, "ksparse": train_ksparse}
+
+
+def add_arguments(parser):
+    """The extra options of these trainers (added to `python -m numpyae train`)."""
+    parser.add_argument("--lam", type=float, default=0.1,
+                        help="contractive penalty weight (--model contractive)")
+    parser.add_argument("--n-patches", type=int, default=10000,
+                        help="patches sampled for --dataset patches (default 10000, as UFLDL)")
+    parser.add_argument("--ks", default="5,10,20,40",
+                        help="comma-separated k values (--model ksparse)")
