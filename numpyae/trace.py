@@ -41,7 +41,7 @@ import re
 
 import numpy as np
 
-from .gradcheck import FrozenRandomness, numerical_gradient, relative_error
+from .gradcheck import FrozenRandomness, numerical_gradient, relative_error, resolvable_floor
 from .parameter import Parameter
 
 __all__ = ["Trace", "Step", "trace_backprop", "traceable_models", "build_traceable"]
@@ -124,7 +124,7 @@ def formulas(obj):
         return explicit, explicit
     doc = inspect.getdoc(type(obj)) or ""
     lines = doc.splitlines()
-    cut = next((i for i, line in enumerate(lines) if re.match(r"\s*backward\b", line, re.I)), None)
+    cut = next((i for i, line in enumerate(lines) if re.match(r"\s*(backward|gradient)\b", line, re.I)), None)
     if cut is not None:
         fwd, bwd = "\n".join(lines[:cut]).strip(), "\n".join(lines[cut:]).strip()
     else:
@@ -231,10 +231,17 @@ class GradientCheck:
     """One quantity of a step: the analytic gradient beside the numeric one."""
     __slots__ = ("name", "analytic", "numeric", "max_error", "note")
 
-    def __init__(self, name, analytic, numeric=None, note=""):
+    def __init__(self, name, analytic, numeric=None, note="", noise=None):
+        """noise: the finite differences' round-off per entry (numerical_gradient(...,
+        return_noise=True)); entries too small to resolve are measured against that floor,
+        as numpyae.gradcheck does."""
         self.name, self.analytic, self.numeric, self.note = name, analytic, numeric, note
-        self.max_error = (float(relative_error(analytic, numeric).max())
-                          if numeric is not None and np.size(analytic) else None)
+        if numeric is not None and np.size(analytic):
+            floor = np.finfo(np.float64).tiny if noise is None else \
+                np.maximum(np.finfo(np.float64).tiny, resolvable_floor(noise))
+            self.max_error = float(relative_error(analytic, numeric, floor).max())
+        else:
+            self.max_error = None
 
     def __str__(self):
         if self.numeric is None:
@@ -276,6 +283,8 @@ class Step:
     def grad_label(self, key):
         """'dW' for a parameter this step owns under its own name, 'dW (= encoder.1.W)' if shared."""
         local = self.param_names.get(key, key)
+        if local == key:                     # not a parameter of this step's object (a penalty)
+            return f"d({key})"
         own = key == (f"{self.name}.{local}" if self.name else local)
         return f"d{local}" if own else f"d{local} (= {key})"
 
@@ -325,16 +334,19 @@ class Step:
             owned = {id(p): p for _, p in getattr(obj, "named_parameters", lambda: [])()}
             for key, analytic in self.grads.items():
                 p = self._params[key]
-                numeric = numerical_gradient(local_objective, p.value, h, order)
+                numeric, noise = numerical_gradient(local_objective, p.value, h, order,
+                                                    return_noise=True)
                 checks.append(GradientCheck(self.grad_label(key)[1:], analytic, numeric,
-                                            "" if id(p) in owned else "parameter not owned by this step"))
+                                            "" if id(p) in owned else "parameter not owned by this step",
+                                            noise=noise))
             float_args = [i for i, a in enumerate(args) if _is_float_array(a)]
             for (label, analytic), i in zip(self.outputs, float_args):
                 if not _is_float_array(analytic):
                     continue
-                numeric = numerical_gradient(local_objective, args[i], h, order)
+                numeric, noise = numerical_gradient(local_objective, args[i], h, order,
+                                                    return_noise=True)
                 checks.append(GradientCheck(label[1:] if label.startswith("d") else label,
-                                            analytic, numeric))
+                                            analytic, numeric, noise=noise))
         except Exception as exc:  # an object whose forward cannot be replayed on its own
             checks.append(GradientCheck("step", np.zeros(0), note=f"not checked: {type(exc).__name__}: {exc}"))
         fwd._frozen.restore()

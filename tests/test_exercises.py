@@ -26,7 +26,7 @@ def test_catalogue_covers_the_required_derivations():
 def test_reference_solutions_pass(name, capsys):
     result = check(name, reference(name), n_hypothesis=15)
     assert result.passed, result.message
-    assert result.max_error <= 1e-6 and result.n_inputs == 3 + 15
+    assert result.max_error < 0.5 and result.n_inputs == 3 + 15   # at most half the tolerance
     assert "passed" in capsys.readouterr().out
 
 

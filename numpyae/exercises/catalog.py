@@ -172,8 +172,11 @@ _add(Exercise(
 
 
 def _kl_sparsity(h, rho):
-    r = h.mean(axis=0)
-    return float(np.sum(rho * np.log(rho / r) + (1 - rho) * np.log((1 - rho) / (1 - r))))
+    # KL(rho || r) with d = r - rho, as -rho log1p(d/rho) - (1-rho) log1p(-d/(1-rho)): the two
+    # terms still cancel to O(d^2), but their rounding is now relative to d, not to 1, so finite
+    # differences resolve the small gradients where rho_hat is close to rho
+    d = (h - rho).mean(axis=0)
+    return float(np.sum(-rho * np.log1p(d / rho) - (1 - rho) * np.log1p(-d / (1 - rho))))
 
 
 _add(Exercise(
@@ -235,8 +238,10 @@ _add(Exercise(
     "Given mu (B, K) and logvar (B, K), return (dmu, dlogvar), both (B, K).",
     [Arg("mu", ("B", "K"), -2, 2), Arg("logvar", ("B", "K"), -3, 2)], ["dmu", "dlogvar"],
     reference=lambda mu, logvar: (mu / len(mu), 0.5 * (np.exp(logvar) - 1) / len(mu)),
+    # -1/2 (1 + lv - mu^2 - e^lv) written as 1/2 (mu^2 + expm1(lv) - lv): no cancellation of
+    # O(1) terms, so finite differences stay accurate where the KL is tiny (mu, lv near 0)
     objective=lambda mu, logvar: float(
-        np.sum(-0.5 * (1 + logvar - mu ** 2 - np.exp(logvar))) / len(mu)),
+        np.sum(0.5 * (mu ** 2 + np.expm1(logvar) - logvar)) / len(mu)),
     wrt=("mu", "logvar")))
 
 _add(Exercise(

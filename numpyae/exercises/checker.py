@@ -100,19 +100,26 @@ def _hypothesis_inputs(ex, data):
 
 # ---- what the answer should be -----------------------------------------------------------
 
-def expected_outputs(ex, inputs):
+def expected_outputs(ex, inputs, *, return_noise=False):
     """The true answer: finite differences of the objective (gradient exercises, with the
-    reference's convention at kinks) or the reference itself (reference exercises)."""
+    reference's convention at kinks) or the reference itself (reference exercises).
+
+    return_noise: also the finite differences' round-off per entry (0 where the answer is exact),
+    from numerical_gradient(..., return_noise=True)."""
     if ex.mode == "reference":
-        return [np.asarray(o, dtype=np.float64) for o in _as_tuple(ex.reference(**_copies(inputs)))]
-    work = _copies(inputs)
-    f = lambda: ex.objective(**work)
-    expected = [numerical_gradient(f, work[name]) for name in ex.wrt]
-    if ex.kink is not None:
-        ref = _as_tuple(ex.reference(**_copies(inputs)))
-        for k, mask in enumerate(ex.kink(**_copies(inputs))):
-            expected[k] = np.where(mask, ref[k], expected[k])
-    return expected
+        expected = [np.asarray(o, dtype=np.float64) for o in _as_tuple(ex.reference(**_copies(inputs)))]
+        noise = [np.zeros_like(e) for e in expected]
+    else:
+        work = _copies(inputs)
+        f = lambda: ex.objective(**work)
+        pairs = [numerical_gradient(f, work[name], return_noise=True) for name in ex.wrt]
+        expected, noise = [g for g, _ in pairs], [n for _, n in pairs]
+        if ex.kink is not None:
+            ref = _as_tuple(ex.reference(**_copies(inputs)))
+            for k, mask in enumerate(ex.kink(**_copies(inputs))):
+                expected[k] = np.where(mask, ref[k], expected[k])
+                noise[k] = np.where(mask, 0.0, noise[k])
+    return (expected, noise) if return_noise else expected
 
 
 def _copies(inputs):
@@ -125,10 +132,16 @@ def _as_tuple(out):
 
 # ---- diagnosis ---------------------------------------------------------------------------
 
+def _tolerance(s, e):
+    """Allowed |s - e| per entry: RTOL relative, plus an absolute floor for entries near 0 that
+    finite differences cannot resolve (ATOL, or 1e-8 of the answer's largest entry)."""
+    scale = float(np.max(np.abs(e))) if e.size else 0.0
+    return RTOL * (np.abs(s) + np.abs(e)) + max(ATOL, 1e-8 * scale)
+
+
 def _mismatch(s, e):
-    scale = np.max(np.abs(e)) if e.size else 0.0
     with np.errstate(invalid="ignore"):
-        close = np.abs(s - e) <= RTOL * (np.abs(s) + np.abs(e)) + max(ATOL, 1e-8 * scale)
+        close = np.abs(s - e) <= _tolerance(s, e)
     return ~close          # NaN and inf never count as close
 
 
@@ -217,12 +230,12 @@ def _compare(ex, fn, inputs, dims):
         got = [np.asarray(g, dtype=np.float64) for g in got]
     except (TypeError, ValueError) as exc:
         raise _Problem("error", f"your function must return numeric arrays: {exc}", inputs)
-    expected = expected_outputs(ex, inputs)
+    expected, noise = expected_outputs(ex, inputs, return_noise=True)
     if ex.compare is not None:
         got, expected = ex.compare(inputs, got), ex.compare(inputs, expected)
     masks = ex.kink(**_copies(inputs)) if ex.kink is not None else [None] * len(expected)
     worst = 0.0
-    for name, s, e, mask in zip(ex.outputs, got, expected, masks):
+    for name, s, e, mask, fd_noise in zip(ex.outputs, got, expected, masks, noise):
         label = f"the step {name}_new - {name}" if ex.compare is not None and name == ex.outputs[0] \
             else name
         if s.shape != e.shape:
@@ -242,8 +255,8 @@ def _compare(ex, fn, inputs, dims):
             where = f"  worst entry {name}{list(idx)}: yours {s[idx] + 0.0:.6g}, expected {e[idx] + 0.0:.6g}"
             raise _Problem(kind, f"{why}\n{where}", inputs)
         if s.size:
-            scale = max(float(np.max(np.abs(e))), 1e-6)   # all-zero answers: absolute
-            worst = max(worst, float(np.max(np.abs(s - e))) / scale)
+            # how much of the tolerance the worst entry uses (<= 1 passes; see _tolerance)
+            worst = max(worst, float(np.max(np.abs(s - e) / _tolerance(s, e))))
     return worst
 
 
@@ -289,8 +302,8 @@ def check(name, fn, *, n_random=3, n_hypothesis=25, seed=0, verbose=True):
                 worst = max(worst, worst_h)
     if result is None:
         result = CheckResult(ex.name, "passed",
-                             f"{ex.name}: passed. {n_done} inputs; largest difference from the "
-                             f"true answer {worst:.1e} (relative to its largest entry){hyp_note}", max_error=worst, n_inputs=n_done)
+                             f"{ex.name}: passed. {n_done} inputs; the worst entry used {worst:.1%} of "
+                             f"the tolerance (relative {RTOL:g}){hyp_note}", max_error=worst, n_inputs=n_done)
     if verbose:
         print(result.message)
     return result
