@@ -260,6 +260,7 @@ class Step:
         cached             {name: array}      what the forward stored on the layer (forward steps)
         grads              {parameter name: array}  what this backward step ADDED into .grad
         forward_step       for a backward step, the forward step it differentiates
+        method             the recorded method ("forward", "nll", "backward", "backward_preactivation")
     """
 
     def __init__(self, index, phase, name, obj, method=None):
