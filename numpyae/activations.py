@@ -4,7 +4,14 @@ Each activation y = f(a) offers
     forward(a)             -> y = f(a)
     derivative(a, y)       -> f'(a)     (may use the cached output y when that is cheaper)
     second_derivative(a, y)-> f''(a)    (needed by the contractive penalty)
+    backward(a, y, dy, out=None) -> dy * f'(a)  (the chain-rule step a layer's backward needs)
 All are elementwise: shapes in = shapes out, dtype preserved.
+
+backward is the hot-path form of ``dy * derivative(a, y)``: subclasses fuse it into as few passes
+over the batch as they can (sigmoid: da = dy * y * (1 - y) in three in-place passes, no
+temporaries; identity: dy itself). It never writes into a, y or dy, and its result may be dy
+itself (identity), so a caller must not write into it either. With out= (an array of the
+result's shape and dtype) the result is written there, so a layer can reuse one work buffer.
 """
 from __future__ import annotations
 
@@ -25,6 +32,10 @@ class Activation:
 
     def second_derivative(self, a, y):
         raise NotImplementedError
+
+    def backward(self, a, y, dy, out=None):
+        """dL/da = dy * f'(a)  (elementwise; shapes of a)."""
+        return np.multiply(dy, self.derivative(a, y), out=out)
 
     def get_config(self):
         return {"name": self.name}
@@ -47,25 +58,50 @@ class Identity(Activation):
     def second_derivative(self, a, y):
         return np.zeros_like(a)
 
+    def backward(self, a, y, dy, out=None):
+        """f' = 1, so dL/da = dy: no pass over the data at all (out is not used)."""
+        return dy
+
 
 def stable_sigmoid(a):
     """1 / (1 + exp(-a)) without overflow for large |a| of either sign.
 
     With e = exp(-|a|) <= 1:   a >= 0:  1 / (1 + e)      a < 0:  e / (1 + e)
+    The numerator "1 if a >= 0 else e" is max(e, [a >= 0]) (as 0 <= e <= 1): the same numbers
+    as np.where(a >= 0, 1, e), about 8x faster (np.where is slow on unpredictable signs).
     """
     e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1, e) / (1 + e)
+    y = np.maximum(e, a >= 0)
+    y /= 1 + e
+    return y
 
 
 class Sigmoid(Activation):
-    """f(a) = 1/(1+exp(-a)),  f' = y(1-y),  f'' = y(1-y)(1-2y)."""
+    """f(a) = 1/(1+exp(-a)),  f' = y(1-y),  f'' = y(1-y)(1-2y).
+
+    forward uses the identity  1/(1+exp(-a)) = (1 + tanh(a/2)) / 2 : tanh never overflows, so it
+    is stable for either sign without branches, and it takes four in-place passes instead of the
+    seven that stable_sigmoid needs. (Near y = 0 it is accurate to eps absolutely rather than
+    relatively; the losses that need log(y) work on logits with stable_sigmoid instead.)
+    """
     name = "sigmoid"
 
     def forward(self, a):
-        return stable_sigmoid(a)
+        y = np.multiply(a, 0.5)   # Python floats keep float32 arrays float32
+        np.tanh(y, out=y)
+        y *= 0.5
+        y += 0.5
+        return y
 
     def derivative(self, a, y):
         return y * (1 - y)
+
+    def backward(self, a, y, dy, out=None):
+        """dL/da = dy * y * (1 - y), from the cached output y, in place in one array."""
+        da = np.subtract(1, y, out=out)
+        da *= y
+        da *= dy
+        return da
 
     def second_derivative(self, a, y):
         return y * (1 - y) * (1 - 2 * y)
@@ -84,6 +120,13 @@ class Tanh(Activation):
     def second_derivative(self, a, y):
         return -2 * y * (1 - y * y)
 
+    def backward(self, a, y, dy, out=None):
+        """dL/da = dy * (1 - y^2), from the cached output y, in place in one array."""
+        da = np.multiply(y, y, out=out)
+        np.subtract(1, da, out=da)
+        da *= dy
+        return da
+
 
 class ReLU(Activation):
     """f(a) = max(a, 0),  f' = [a > 0],  f'' = 0 (everywhere but the kink at 0)."""
@@ -97,6 +140,14 @@ class ReLU(Activation):
 
     def second_derivative(self, a, y):
         return np.zeros_like(a)
+
+    def backward(self, a, y, dy, out=None):
+        """dL/da = dy * [a > 0]: the mask as 0.0/1.0 straight into the result, times dy."""
+        if out is None:
+            return np.multiply(dy, a > 0)
+        np.greater(a, 0, out=out)
+        out *= dy
+        return out
 
 
 class LeakyReLU(Activation):

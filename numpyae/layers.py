@@ -8,6 +8,22 @@ The protocol (DESIGN.md):
 
 Batch is the first axis. A layer keeps the input/outputs of its last forward pass, so backward
 must follow the forward it belongs to.
+
+Layers whose input is data (the first layers of a network) need not compute dL/dx at all:
+    layer.backward_parameters(dy) -> None     the parameter gradients of backward, without dx
+Sequential passes it to its first layer with parameters, so the largest matmul of an MNIST-sized
+autoencoder's backward (dx of the 784-wide input layer, 15% of a step's work) is skipped.
+
+Speed notes (what the hot path does, and why):
+  * Every forward returns and caches NEW arrays, and so does every backward; a layer never
+    writes into an array it has returned or been given, so callers may keep what they get (a
+    reconstruction, a trace, a dx). Arrays that never leave a method (Dense's da = dL/da) live
+    in a Workspace instead: one buffer per name, reused while the batch shape and dtype stay
+    the same, reallocated when they change (measured at batch 1024: 1491 page faults per step
+    without it, 78 with it).
+  * Elementwise work is done in place on those new arrays (``a = x @ W; a += b``) so that no
+    second (batch, n_out) temporary is made, and the activation's chain-rule step is fused
+    (Activation.backward) and uses the cached output y where that is cheaper.
 """
 from __future__ import annotations
 
@@ -18,6 +34,52 @@ from .initializers import default_init_for, initialize
 from .io import register
 from .parameter import Parameter, unique
 from ._validation import as_generator, check_dtype, check_positive_int
+
+
+class Workspace:
+    """Scratch arrays of one layer, reused from step to step.
+
+    get(name, shape, dtype) returns the same array as long as shape and dtype match the last
+    request, else a new one. Only for arrays no caller ever sees: whatever a layer returns or
+    caches on itself is a new array, so that it cannot change under the caller's feet.
+    """
+
+    def __init__(self):
+        self._arrays = {}
+
+    def get(self, name, shape, dtype, fill=None):
+        """The buffer `name`; a new one (filled with `fill` if given) if shape or dtype changed."""
+        arr = self._arrays.get(name)
+        if arr is None or arr.shape != shape or arr.dtype != dtype:
+            arr = self._arrays[name] = np.empty(shape, dtype=dtype)
+            if fill is not None:
+                arr.fill(fill)
+        return arr
+
+
+def _workspace(layer):
+    """layer's Workspace (made on first use, so layers built without __init__ get one too)."""
+    work = layer.__dict__.get("_work")
+    if work is None:
+        work = layer._work = Workspace()
+    return work
+
+
+def _activation_backward(layer, dy):
+    """dL/da = dy * f'(a) for a Dense-like layer, written into the layer's reusable da buffer."""
+    a = layer.a
+    if dy.shape != a.shape:
+        raise ValueError(f"dy must have the layer output's shape {a.shape}, got {dy.shape}")
+    out = None
+    if layer.activation.name != "identity":      # identity returns dy itself
+        out = _workspace(layer).get("da", a.shape, np.result_type(dy, a))
+    return layer.activation.backward(a, layer.y, dy, out=out)
+
+
+def _batch_sum(layer, da):
+    """sum over the batch of da, as the matrix-vector product 1^T da (BLAS: 2-3x faster than
+    da.sum(axis=0)); the vector of ones is kept in the layer's workspace."""
+    return _workspace(layer).get("ones", (da.shape[0],), da.dtype, fill=1) @ da
 
 
 class Layer:
@@ -34,6 +96,11 @@ class Layer:
 
     def backward(self, dy):
         raise NotImplementedError
+
+    def backward_parameters(self, dy):
+        """backward(dy) for a layer whose input needs no gradient (it is data): fill the
+        parameter gradients, return None. Layers override it to skip computing dx."""
+        self.backward(dy)
 
     def __call__(self, x, *, training=False):
         """forward() on user input: x is checked (2-D, real, finite, the layer's input size) and
@@ -59,10 +126,13 @@ class Dense(Layer):
     Shapes:  x (B, n_in)   W (n_in, n_out)   b (n_out,)   a, y (B, n_out)
 
     Backward, given dy = dL/dy (B, n_out):
-        da = dy * f'(a)                 (B, n_out)
+        da = dy * f'(a)                 (B, n_out)   (Activation.backward: fused, from y if cheaper)
         dW += x^T da                    (n_in, n_out)
         db += sum over the batch of da  (n_out,)
-        dx  = da W^T                    (B, n_in)
+        dx  = da W^T                    (B, n_in)    (skipped by backward_parameters)
+
+    After forward, x is the input it was given, a (B, n_out) the pre-activation and y = f(a)
+    the output (for the identity, y is a). All three are left untouched by later calls.
     """
 
     def __init__(self, n_in, n_out, activation="identity", *, init=None, rng=None,
@@ -75,6 +145,7 @@ class Dense(Layer):
         self.W = Parameter(initialize(self.init, self.n_in, self.n_out, as_generator(rng), dtype))
         self.b = Parameter(np.zeros(self.n_out, dtype=dtype))
         self.x = self.a = self.y = None
+        self._work = Workspace()
 
     def named_parameters(self):
         return [("W", self.W), ("b", self.b)]
@@ -83,19 +154,30 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"Dense expects input of shape (batch, {self.n_in}), got {x.shape}")
         self.x = x
-        self.a = x @ self.W.value + self.b.value
-        self.y = self.activation.forward(self.a)
+        a = x @ self.W.value
+        a += self.b.value            # in place: one pass, no second (B, n_out) temporary
+        self.a = a
+        self.y = self.activation.forward(a)
         return self.y
 
     def backward(self, dy):
-        da = dy * self.activation.derivative(self.a, self.y)
-        return self.backward_preactivation(da)
+        return self.backward_preactivation(_activation_backward(self, dy))
 
-    def backward_preactivation(self, da):
-        """The affine part of backward, given da = dL/da directly (penalties on a use this)."""
+    def backward_parameters(self, dy):
+        """backward without dx (for a first layer, whose input is data): dW and db only."""
+        self._accumulate(_activation_backward(self, dy))
+
+    def backward_preactivation(self, da, *, input_grad=True):
+        """The affine part of backward, given da = dL/da directly (penalties on a use this).
+
+        dW += x^T da,  db += sum_b da,  returns dx = da W^T (None with input_grad=False, for a
+        layer whose input is data).  da is only read."""
+        self._accumulate(da)
+        return da @ self.W.value.T if input_grad else None
+
+    def _accumulate(self, da):
         self.W.grad += self.x.T @ da
-        self.b.grad += da.sum(axis=0)
-        return da @ self.W.value.T
+        self.b.grad += _batch_sum(self, da)
 
     def get_config(self, ctx):
         return {"n_in": self.n_in, "n_out": self.n_out,
@@ -129,6 +211,7 @@ class TiedDense(Layer):
         self.activation = get_activation(activation)
         self.b = Parameter(np.zeros(self.n_out, dtype=dtype or source.W.value.dtype))
         self.x = self.a = self.y = None
+        self._work = Workspace()
 
     @property
     def W(self):
@@ -141,15 +224,24 @@ class TiedDense(Layer):
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"TiedDense expects input of shape (batch, {self.n_in}), got {x.shape}")
         self.x = x
-        self.a = x @ self.source.W.value.T + self.b.value
-        self.y = self.activation.forward(self.a)
+        a = x @ self.source.W.value.T
+        a += self.b.value
+        self.a = a
+        self.y = self.activation.forward(a)
         return self.y
 
     def backward(self, dy):
-        da = dy * self.activation.derivative(self.a, self.y)
-        self.source.W.grad += da.T @ self.x
-        self.b.grad += da.sum(axis=0)
+        da = self._accumulate(dy)
         return da @ self.source.W.value
+
+    def backward_parameters(self, dy):
+        self._accumulate(dy)
+
+    def _accumulate(self, dy):
+        da = _activation_backward(self, dy)
+        self.source.W.grad += da.T @ self.x
+        self.b.grad += _batch_sum(self, da)
+        return da
 
     def get_config(self, ctx):
         return {"source": ctx.encode(self.source), "activation": self.activation.get_config()}
@@ -183,6 +275,10 @@ class Sequential(Layer):
             dy = layer.backward(dy)
         return dy
 
+    def backward_parameters(self, dy):
+        """backward without dL/dx of the stack's input (see backward_parameters_chain)."""
+        backward_parameters_chain(self.layers, dy)
+
     def __len__(self):
         return len(self.layers)
 
@@ -198,6 +294,18 @@ class Sequential(Layer):
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n])"
+
+
+def backward_parameters_chain(layers, dy):
+    """Backward through `layers` (in forward order) when their input is data: only the
+    parameter gradients are filled. Layers before the first one with parameters are skipped
+    (they have nothing to fill), and that first one is asked for its parameter gradients only."""
+    first = next((i for i, layer in enumerate(layers) if layer.named_parameters()), None)
+    if first is None:
+        return
+    for layer in reversed(layers[first + 1:]):
+        dy = layer.backward(dy)
+    layers[first].backward_parameters(dy)
 
 
 def _sublayers(layer):

@@ -156,7 +156,7 @@ class KLSparsity(Penalty):
             raise ValueError(f"KLSparsity needs code activations in (0, 1) (a sigmoid code layer); "
                              f"got values in [{lo:.4g}, {hi:.4g}]")
         self.h = h
-        rho_hat = h.mean(axis=0)
+        rho_hat = h.sum(axis=0) / len(h)   # (not h.mean: it divides in float64)
         clipped = np.clip(rho_hat, self.eps, 1 - self.eps)
         self.rho_hat = clipped
         self.clipped = clipped != rho_hat

@@ -175,12 +175,10 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
         bar.update(min(start_epoch, epochs))
     try:
         for epoch in range(start_epoch, epochs):
-            order = rng.permutation(n) if shuffle else np.arange(n)
+            order = rng.permutation(n) if shuffle else None
             sums = {}
             for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                xb = X[idx]
-                yb = None if y is None else y[idx]
+                xb, yb = _batch(X, y, order, step * batch_size, batch_size)
                 try:
                     terms = model.train_step(xb, yb, optimizer)
                 except NonFiniteError as exc:
@@ -188,7 +186,7 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
                                          f"of {steps}: {exc}; the parameters are left at their "
                                          f"last finite values") from None
                 for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v * len(idx)
+                    sums[k] = sums.get(k, 0.0) + v * len(xb)
             logs = {k: v / n for k, v in sums.items()}
             if X_val is not None:
                 logs.update({f"val_{k}": v for k, v in model.evaluate(X_val, y_val).items()})
@@ -210,6 +208,17 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     for cb in callbacks:
         cb.on_train_end(model, history)
     return history
+
+
+def _batch(X, y, order, start, batch_size):
+    """Rows start:start+batch_size of the epoch's order: one gather (X[idx], a single copy into
+    a new contiguous array that BLAS reads at full speed), or a view with no copy at all when
+    the data is not shuffled."""
+    if order is None:
+        sl = slice(start, start + batch_size)
+        return X[sl], (None if y is None else y[sl])
+    idx = order[start:start + batch_size]
+    return X[idx], (None if y is None else y[idx])
 
 
 def _check_callbacks_and_optimizer(model, optimizer, callbacks):

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..corruption import Corruption, get_corruption
 from ..io import register
-from ..layers import Dense, Layer, Sequential, TiedDense, TopK, input_dim, output_dim
+from ..layers import (Dense, Layer, Sequential, TiedDense, TopK, backward_parameters_chain,
+                      input_dim, output_dim)
 from ..losses import MSE, get_loss
 from ..penalties import Contractive, KLSparsity, L1Activity, Penalty, WeightDecay
 from ..activations import get_activation
@@ -137,7 +138,7 @@ class Autoencoder(Model):
         terms = self.forward_loss(x, y, training=True)
         dh = self.decoder.backward(self.loss.backward())
         if not self.penalties:
-            self.encoder.backward(dh)
+            self.encoder.backward_parameters(dh)   # x is data: dL/dx is not needed
             return terms
         da_extra = None
         for p in self.penalties:
@@ -146,14 +147,16 @@ class Autoencoder(Model):
                 dh = dh + dh_p
             if da_p is not None:
                 da_extra = da_p if da_extra is None else da_extra + da_p
-        code = self.code_layer
+        code, below = self.code_layer, self._encoder_layers[:-1]
+        # x is data: dL/dx is needed only as far down as the lowest layer with parameters
+        needs_dx = any(layer.named_parameters() for layer in below)
         if da_extra is None:
-            dx = code.backward(dh)
+            dx = code.backward(dh) if needs_dx else code.backward_parameters(dh)
         else:  # the penalty's dP/da joins the chain rule at the code layer's pre-activation
             da = dh * code.activation.derivative(code.a, code.y) + da_extra
-            dx = code.backward_preactivation(da)
-        for layer in reversed(self._encoder_layers[:-1]):
-            dx = layer.backward(dx)
+            dx = code.backward_preactivation(da, input_grad=needs_dx)
+        if needs_dx:
+            backward_parameters_chain(below, dx)
         return terms
 
     def get_config(self, ctx):
