@@ -56,7 +56,10 @@ def _is_traceable(obj):
     (or a Layer's forward alone: input corruption, whose backward nobody calls)."""
     if isinstance(obj, type):
         return False
+    from .activations import Activation
     from .layers import Layer
+    if isinstance(obj, Activation):      # part of its layer's step (its formula is shown there)
+        return False
     has_forward = any(callable(getattr(obj, m, None)) for m in FORWARD_METHODS)
     return has_forward and (callable(getattr(obj, "backward", None)) or isinstance(obj, Layer))
 
@@ -275,6 +278,8 @@ class Step:
             self.title = f"{self.title}.{self.method}"
             if phase == "backward" and doc:
                 self.formula = f"{doc}\n{bwd}"
+        if self.method == "backward_parameters":
+            self.title = f"{self.title}  (parameters only: its input is data, no dx)"
         self.inputs, self.outputs, self.cached, self.grads = [], [], {}, {}
         self.param_names = {}
         self.forward_step = None
@@ -502,7 +507,10 @@ class Trace:
 
 #: methods recorded as forward steps (the first one an object has) and as backward steps
 FORWARD_METHODS = ("forward", "nll")
-BACKWARD_METHODS = ("backward", "backward_preactivation")
+BACKWARD_METHODS = ("backward", "backward_parameters", "backward_preactivation")
+#: backward methods that finish the backward pass of their forward call (the others, such as
+#: backward_preactivation, are another way in and leave the forward open for backward())
+CLOSING_METHODS = ("backward", "backward_parameters")
 #: a backward method that receives the gradient of a cached quantity other than the output:
 #: its local objective is <that quantity after the forward replay, received gradient>
 CACHED_TARGET = {"backward_preactivation": "a"}
@@ -571,7 +579,7 @@ class _Recorder:
                 if np.any(d != 0):
                     call.deltas[pname] = d
             opened = rec.open_forward.get(id(obj), [])
-            if method == "backward":
+            if method in CLOSING_METHODS:
                 call.forward = opened.pop() if opened else None
             else:   # another way back through the same forward: it stays open for backward()
                 call.forward = opened[-1] if opened else None

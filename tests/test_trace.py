@@ -51,7 +51,11 @@ def test_steps_follow_the_chain_rule_order_with_shapes():
     assert enc0.forward_step is first
     assert set(enc0.grads) == {"encoder.0.W", "encoder.0.b"}
     assert enc0.grads["encoder.0.W"].shape == (6, 4)
-    assert enc0.outputs[0][1].shape == (5, 6)      # dx
+    # the first layer's input is data: Sequential asks it for parameter gradients only, no dx
+    assert enc0.method == "backward_parameters" and "no dx" in enc0.header()
+    assert all(v is None for _, v in enc0.outputs)
+    enc1 = t.find("encoder.1")
+    assert enc1.method == "backward" and enc1.outputs[0][1].shape == (5, 4)      # dx
     loss_fwd = t.find("loss", "forward")
     assert loss_fwd.outputs == [("L", pytest.approx(t.terms["loss"]))]
 
@@ -87,15 +91,15 @@ class WrongDense(Dense):
 
 def test_a_wrong_backward_is_flagged_at_its_own_step():
     rng = np.random.default_rng(0)
-    enc = Sequential([WrongDense(6, 4, "tanh", rng=rng, dtype=np.float64),
-                      Dense(4, 3, rng=rng, dtype=np.float64)])
+    enc = Sequential([Dense(6, 4, "tanh", rng=rng, dtype=np.float64),
+                      WrongDense(4, 3, "tanh", rng=rng, dtype=np.float64)])
     dec = Sequential([Dense(3, 6, rng=rng, dtype=np.float64)])
     from numpyae import Autoencoder
     t = trace_backprop(Autoencoder(enc, dec, "bce"), _inputs())
     errors = {s.name: s.max_error() for s in t.backward_steps}
-    assert errors["encoder.0"] > 1e-3
-    assert all(e <= 1e-7 for name, e in errors.items() if name != "encoder.0")
-    assert "encoder.0" in str(t) and "DISAGREES" in t.summary()
+    assert errors["encoder.1"] > 1e-3
+    assert all(e <= 1e-7 for name, e in errors.items() if name != "encoder.1")
+    assert "encoder.1" in str(t) and "DISAGREES" in t.summary()
 
 
 class GaussianNoise(Layer):
@@ -115,6 +119,37 @@ class GaussianNoise(Layer):
         return dy
 
 
+class MultiplicativeNoise(Layer):
+    """y = x * (1 + sigma * eps),  eps ~ N(0, I) drawn in forward.
+
+    Backward:  dx = dy * (1 + sigma * eps)   (needs the eps of the forward pass)
+    """
+
+    def __init__(self, sigma, rng):
+        self.sigma, self.rng = sigma, rng
+
+    def forward(self, x, *, training=True):
+        self.eps = self.rng.standard_normal(x.shape)
+        return x * (1 + self.sigma * self.eps)
+
+    def backward(self, dy):
+        return dy * (1 + self.sigma * self.eps)
+
+
+def test_a_noise_layer_inside_the_network_is_replayed_with_its_own_noise():
+    rng = np.random.default_rng(3)
+    enc = Sequential([Dense(6, 5, "tanh", rng=rng, dtype=np.float64),
+                      MultiplicativeNoise(0.5, np.random.default_rng(5)),
+                      Dense(5, 3, "sigmoid", rng=rng, dtype=np.float64)])
+    dec = Sequential([Dense(3, 6, rng=rng, dtype=np.float64)])
+    from numpyae import Autoencoder
+    t = trace_backprop(Autoencoder(enc, dec, "mse"), _inputs(), check=True)
+    step = t.find("encoder.1")
+    assert step.formula.startswith("Backward") and "eps" in step.forward_step.cached
+    assert step.max_error() <= 1e-7          # would be O(1) if the replay drew fresh noise
+    assert t.check() <= 1e-7
+
+
 def test_random_layers_are_replayed_with_the_noise_of_the_pass():
     rng = np.random.default_rng(3)
     enc = Sequential([GaussianNoise(0.3, np.random.default_rng(5)),
@@ -122,8 +157,13 @@ def test_random_layers_are_replayed_with_the_noise_of_the_pass():
     dec = Sequential([Dense(3, 6, rng=rng, dtype=np.float64)])
     from numpyae import Autoencoder
     t = trace_backprop(Autoencoder(enc, dec, "mse"), _inputs(), check=True)
-    assert t.find("encoder.0").formula.startswith("Backward")
-    assert "eps" in t.find("encoder.0", "forward").cached
+    noise = t.find("encoder.0", "forward")
+    assert noise.formula.startswith("Additive noise") and "eps" in noise.cached
+    # its input is data, so nobody backpropagates through it: no backward step of its own
+    assert "encoder.0" not in {s.name for s in t.backward_steps}
+    # the Dense after it is checked on the noisy input it actually saw (noise replayed)
+    dense = t.find("encoder.1")
+    np.testing.assert_allclose(dense.forward_step.inputs[0][1], noise.outputs[0][1])
     assert t.check() <= 1e-7
 
 
