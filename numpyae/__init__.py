@@ -11,6 +11,7 @@ from .models import Autoencoder, Model, NonFiniteError, mlp_autoencoder
 from .optimizers import SGD, Adam, AdamW
 from .parameter import Parameter
 from .training import Callback, EarlyStopping, History, fit
+from .trace import Trace, trace_backprop
 from .losses import GaussianNLL
 from .models import (AAE, CVAE, VAE, AAEPhase, KLTerm, PhaseOptimizers, mlp_aae, mlp_cvae,
                      mlp_vae)
@@ -35,6 +36,7 @@ __all__ = [
     "Sequential", "TiedDense", "SoftmaxCrossEntropy", "check_directional", "check_gradient", "check_layer", "check_model",
     "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
     "numerical_gradient", "relative_error", "train_validation_split",
+    "Trace", "trace_backprop",
     "load_dataset", "load_mnist", "load_fashion_mnist",
     # issue 3
     "Contractive", "ContractiveAutoencoder", "DenoisingAutoencoder", "GaussianNoise", "KLSparsity",

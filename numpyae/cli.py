@@ -1,9 +1,10 @@
-"""Command line:  python -m numpyae {train, gradcheck, study} ...
+"""Command line:  python -m numpyae {train, gradcheck, trace, study} ...
 
     python -m numpyae train                  default autoencoder on the bundled digits
     python -m numpyae train --model sparse --dataset patches     KL-sparse filters (UFLDL)
     python -m numpyae train --model denoising | contractive | ksparse
     python -m numpyae gradcheck              every built-in model against finite differences
+    python -m numpyae trace --model autoencoder   one forward/backward pass, step by step
     python -m numpyae study latent           code size 2..32: autoencoder vs PCA
     python -m numpyae study pretraining      pretrained vs random-init classifier on few labels
 """
@@ -306,6 +307,28 @@ def cmd_gradcheck(args):
     return 0 if run_all(tol=args.tol, seed=args.seed) else 1
 
 
+def cmd_trace(args):
+    from .trace import build_traceable, trace_backprop, traceable_models
+    if args.list:
+        for name in traceable_models():
+            print(name)
+        return 0
+    try:
+        key, model, X, y = build_traceable(args.model, seed=args.seed)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    t = trace_backprop(model, X, y, check=True)
+    print(f"model: {key}")
+    if args.step is not None:
+        if not -len(t) <= args.step < len(t):
+            print(f"--step must lie in [0, {len(t)}), got {args.step}", file=sys.stderr)
+            return 2
+        print(t.show(args.step))
+    else:
+        print(t)
+    worst = t.check()
+    return 0 if worst is None or worst <= args.tol else 1
 def _positive_int(text):
     value = int(text)
     if value <= 0:
@@ -442,6 +465,15 @@ def build_parser():
     g.add_argument("--tol", type=float, default=1e-6)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_gradcheck)
+    tr = sub.add_parser("trace", help="print one forward and backward pass, step by step")
+    tr.add_argument("--model", default="autoencoder",
+                    help="a gradcheck case (see --list) or its first word, e.g. autoencoder")
+    tr.add_argument("--step", type=int, default=None, help="print only this step")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--tol", type=float, default=1e-7,
+                    help="exit status 1 if a step's gradient check exceeds this")
+    tr.add_argument("--list", action="store_true", help="list the traceable models")
+    tr.set_defaults(func=cmd_trace)
     s = sub.add_parser("study", help="run a study, print its table, write a run folder")
     s.add_argument("study", choices=sorted(STUDIES))
     s.add_argument("--dataset", default="digits", choices=["digits"])

@@ -219,3 +219,161 @@ def plot_codes_over_prior(codes, prior_samples, labels=None, *, ax=None,
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(title)
     return ax
+
+
+# ---- code activations, decoders (issue 6) ------------------------------------------------
+
+def plot_activation_histogram(codes, *, ax=None, bins=40, per_unit=False, rho=None, log=True,
+                              title=None):
+    """Histogram of code activations: how sparse a code is.
+
+    codes     (N, k) activations of the code layer
+    per_unit  histogram of each unit's mean activation over the N examples (the rho_hat of the
+              KL sparsity penalty) instead of every single activation
+    rho       draw the target activation as a vertical line
+    The legend reports the fraction of activations within 1e-2 of zero (exactly 0 for top-k
+    and relu codes) and the mean activation.
+    """
+    plt = _plt()
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be 2-D (N, code units), got shape {codes.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    values = codes.mean(axis=0) if per_unit else codes.ravel()
+    near_zero = float(np.mean(np.abs(codes) < 1e-2))
+    ax.hist(values, bins=bins, color="#4c72b0", alpha=0.85,
+            label=f"{'mean per unit' if per_unit else 'all activations'}\n"
+                  f"near zero: {near_zero:.0%}, mean {codes.mean():.3g}")
+    if rho is not None:
+        ax.axvline(float(rho), color="#c44e52", linestyle="--", label=f"target rho = {float(rho):g}")
+    if log and not per_unit:
+        ax.set_yscale("log")
+    ax.set_xlabel("mean activation of a unit" if per_unit else "activation")
+    ax.set_ylabel("units" if per_unit else "count")
+    ax.set_title(title or ("code units' mean activation" if per_unit else "code activations"))
+    ax.legend(fontsize=8)
+    return ax
+
+
+def _decode_images(decode, Z, name="decode"):
+    if not callable(decode):
+        raise TypeError(f"{name} must be a function mapping codes (N, k) to images (N, D), "
+                        f"got {type(decode).__name__}")
+    images = np.asarray(decode(Z), dtype=np.float64)
+    if images.ndim != 2 or len(images) != len(Z):
+        raise ValueError(f"{name} must return (N, D) images for N = {len(Z)} codes, "
+                         f"got shape {images.shape}")
+    return images
+
+
+def plot_manifold(decode, *, n=15, extent=2.5, dims=(0, 1), latent_dim=2, image_shape=None,
+                  ax=None, title="decoded latent grid"):
+    """The learned manifold: decode an n x n grid of codes and tile the images (Kingma & Welling).
+
+    decode      function (N, latent_dim) codes -> (N, D) images in [0, 1], e.g. vae.decode
+    extent      the grid spans [-extent, extent] in the two plotted latent dimensions (dims);
+                the other dimensions stay at 0 (the prior's mean)
+    Rows run from high z[dims[1]] (top) to low, columns from low z[dims[0]] to high.
+    """
+    plt = _plt()
+    if latent_dim < 2 or not all(0 <= d < latent_dim for d in dims) or dims[0] == dims[1]:
+        raise ValueError(f"dims must be two different latent dimensions < latent_dim={latent_dim}, "
+                         f"got {dims}")
+    grid = np.linspace(-float(extent), float(extent), int(n))
+    Z = np.zeros((n * n, latent_dim))
+    rows, cols = np.meshgrid(grid[::-1], grid, indexing="ij")
+    Z[:, dims[0]] = cols.ravel()
+    Z[:, dims[1]] = rows.ravel()
+    images = _decode_images(decode, Z)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(tile_images(images, image_shape, n_cols=n, normalize="none"), cmap="gray",
+              vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"z{dims[0] + 1}: {-extent:g} .. {extent:g}")
+    ax.set_ylabel(f"z{dims[1] + 1}: {extent:g} .. {-extent:g}")
+    return ax
+
+
+def plot_samples(decode, latent_dim, *, n=64, rng=None, image_shape=None, n_cols=None, ax=None,
+                 title="samples from the prior"):
+    """A grid of decode(z) for z ~ N(0, I) (latent_dim dimensions): a generative model's samples."""
+    from ._validation import as_generator, check_positive_int
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
+    n = check_positive_int(n, "n")
+    Z = as_generator(rng).standard_normal((n, latent_dim))
+    return plot_images(_decode_images(decode, Z), image_shape=image_shape, n_cols=n_cols, ax=ax,
+                       title=title)
+
+
+def interpolate(z_start, z_end, n_steps=10, method="linear"):
+    """Codes on the path from z_start to z_end, (n_steps, k) per pair.
+
+    linear  z(s) = (1 - s) z0 + s z1
+    slerp   along the great circle (keeps the norm of Gaussian codes typical: the midpoint of a
+            straight line between two N(0, I) draws is unusually close to the origin)
+    z_start, z_end: (k,) or (R, k) for R rows; returns (n_steps, k) or (R, n_steps, k).
+    """
+    z0, z1 = np.asarray(z_start, dtype=np.float64), np.asarray(z_end, dtype=np.float64)
+    if z0.shape != z1.shape or z0.ndim not in (1, 2):
+        raise ValueError(f"z_start and z_end must both be (k,) or (R, k), got {z0.shape} and {z1.shape}")
+    if method not in ("linear", "slerp"):
+        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+    single = z0.ndim == 1
+    z0, z1 = np.atleast_2d(z0), np.atleast_2d(z1)
+    s = np.linspace(0.0, 1.0, int(n_steps))[None, :, None]          # (1, S, 1)
+    if method == "linear":
+        path = (1 - s) * z0[:, None, :] + s * z1[:, None, :]
+    else:
+        n0 = np.linalg.norm(z0, axis=1, keepdims=True)
+        n1 = np.linalg.norm(z1, axis=1, keepdims=True)
+        cos = np.sum(z0 * z1, axis=1, keepdims=True) / np.maximum(n0 * n1, 1e-12)
+        omega = np.arccos(np.clip(cos, -1.0, 1.0))[:, None, :]       # (R, 1, 1)
+        so = np.sin(omega)
+        small = so < 1e-6                                             # parallel: fall back to linear
+        w0 = np.where(small, 1 - s, np.sin((1 - s) * omega) / np.where(small, 1, so))
+        w1 = np.where(small, s, np.sin(s * omega) / np.where(small, 1, so))
+        path = w0 * z0[:, None, :] + w1 * z1[:, None, :]
+    return path[0] if single else path
+
+
+def plot_interpolation(decode, z_start=None, z_end=None, *, n_steps=10, method="linear",
+                       image_shape=None, ax=None, title=None):
+    """Interpolation strips, one row per pair of end points.
+
+    Either  plot_interpolation(decode, z_start, z_end)   decode the codes between the ends:
+                decode          function (N, k) -> (N, D) images in [0, 1]
+                z_start, z_end  (k,) for one strip or (R, k) for R strips (e.g. encoder means)
+                method          "linear" or "slerp" (see interpolate)
+    or      plot_interpolation(images)   images already decoded: (n, D) one strip, (R, n, D) R strips
+            (e.g. vae.interpolate(x_a, x_b, n)).
+    """
+    plt = _plt()
+    if callable(decode):
+        if z_start is None or z_end is None:
+            raise TypeError("plot_interpolation(decode, z_start, z_end) needs both end points")
+        path = interpolate(z_start, z_end, n_steps, method)
+        path = path[None] if path.ndim == 2 else path
+        R, S, k = path.shape
+        images = _decode_images(decode, path.reshape(R * S, k))
+        default_title = f"latent interpolation ({method})"
+    else:
+        images = np.asarray(decode, dtype=np.float64)
+        if images.ndim == 2:
+            images = images[None]
+        if images.ndim != 3:
+            raise ValueError(f"images must be (n, features) or (rows, n, features), "
+                             f"got shape {images.shape}")
+        R, S, _ = images.shape
+        images = images.reshape(R * S, -1)
+        default_title = "latent interpolation"
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 * S, 1.0 * R + 0.5))
+    ax.imshow(tile_images(images, image_shape, n_cols=S, normalize="none"), cmap="gray",
+              vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(default_title if title is None else title)
+    return ax

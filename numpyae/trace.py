@@ -1,0 +1,763 @@
+"""Watch backprop happen: record one forward and one backward pass, step by step.
+
+    t = trace_backprop(model, X)          # a float64 copy of the model runs loss_and_grad(X)
+    print(t)                              # every step as text (the terminal view)
+    t                                     # in Jupyter: an HTML table, one row per step
+    for step in t: ...                    # step through it (forward steps, then backward steps)
+    t.show(3)                             # one step, with its formula and its gradient check
+    t.next()                              # the step after the last one shown
+
+How it works (no per-layer code): every object reachable from the model that has a forward
+method (``forward``, or ``nll`` for a likelihood) and a ``backward`` (layers, losses, penalties,
+likelihoods; also a Layer whose backward nobody calls, such as input corruption) gets thin
+instance-level wrappers for the length of one ``loss_and_grad`` call; ``backward_preactivation``
+(how a penalty's gradient on a pre-activation enters a Dense layer) is recorded as a backward
+step too. Each call is recorded with its inputs, outputs and the arrays the object cached on
+itself. A call that makes no nested traced call is a *step*; a container such as Sequential just
+passes its work on to its layers, which show up as the steps. A container whose backward adds
+gradients of its own (a likelihood with a learned variance around its loss) is a step as well,
+credited with what its children did not add. Calls an object makes on itself (Dense.backward
+calling its own backward_preactivation) belong to the outer call.
+
+The formula shown for a step is the object's ``formula`` attribute if it has one (a string, or
+a dict with "forward" and "backward" keys), otherwise it is read from the class docstring: the
+text before a line starting with "Backward" is the forward formula and the rest the backward one
+(without such a line: first paragraph forward, the remaining paragraphs or the backward
+method's docstring backward).
+
+The gradient check of a backward step is local to that step. If the step's forward computed
+``y = f(x; θ)`` and backward received ``dy``, then the step owes exactly the gradient of the
+scalar ``<f(x; θ), dy>`` with respect to θ (what it added into each Parameter.grad) and to x
+(what it returned). ``numpyae.gradcheck.numerical_gradient`` measures that scalar's gradient by
+finite differences, re-running only this step's forward with the recorded input (and the
+recorded random-number state, so noise layers draw the same noise). For a loss, whose backward
+takes no argument, the scalar is the loss itself.
+"""
+from __future__ import annotations
+
+import html
+import inspect
+import re
+
+import numpy as np
+
+from .gradcheck import FrozenRandomness, numerical_gradient, relative_error, resolvable_floor
+from .parameter import Parameter
+
+__all__ = ["Trace", "Step", "trace_backprop", "traceable_models", "build_traceable"]
+
+PREVIEW = 4
+
+
+# ---- discovering what to wrap -----------------------------------------------------------
+
+def _is_traceable(obj):
+    """Layers, losses, penalties, likelihoods: a forward-like method and a backward method
+    (or a Layer's forward alone: input corruption, whose backward nobody calls)."""
+    if isinstance(obj, type):
+        return False
+    from .activations import Activation
+    from .layers import Layer
+    if isinstance(obj, Activation):      # part of its layer's step (its formula is shown there)
+        return False
+    has_forward = any(callable(getattr(obj, m, None)) for m in FORWARD_METHODS)
+    return has_forward and (callable(getattr(obj, "backward", None)) or isinstance(obj, Layer))
+
+
+_SKIP = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), Parameter,
+         np.random.Generator, np.random.BitGenerator)
+
+
+def _members(obj):
+    """(name, value) pairs of obj, children first in the order the object declares them."""
+    items = []
+    if hasattr(obj, "named_children") and callable(obj.named_children):
+        try:
+            items.extend(obj.named_children())
+        except NotImplementedError:
+            pass
+    layers = getattr(obj, "layers", None)
+    if isinstance(layers, (list, tuple)):
+        items.extend((str(i), layer) for i, layer in enumerate(layers))
+    if isinstance(obj, dict):
+        items.extend((str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items.extend((str(i), v) for i, v in enumerate(obj))
+    elif hasattr(obj, "__dict__"):
+        items.extend((k, v) for k, v in vars(obj).items() if k != "layers")
+    return items
+
+
+def discover(root):
+    """[(dotted name, object)] for every object reachable from root with forward and backward.
+
+    Names follow the model's own naming (named_children, Sequential indices, attributes), so a
+    model's first encoder layer is "encoder.0" and its loss "loss". Each object appears once,
+    under the first name it is reached by. root itself is included (named "") if traceable.
+    """
+    found, seen = [], set()
+
+    def visit(obj, name):
+        if isinstance(obj, _SKIP) or id(obj) in seen or isinstance(obj, type):
+            return
+        if callable(obj) and not hasattr(obj, "__dict__"):
+            return  # builtins, bound methods
+        seen.add(id(obj))
+        if _is_traceable(obj):
+            found.append((name, obj))
+        for key, value in _members(obj):
+            visit(value, f"{name}.{key}" if name else key)
+
+    visit(root, "")
+    return found
+
+
+# ---- formulas ---------------------------------------------------------------------------
+
+def _first_line(text):
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def formulas(obj):
+    """(forward formula, backward formula) for obj, from obj.formula or the docstrings."""
+    explicit = getattr(obj, "formula", None)
+    if isinstance(explicit, dict):
+        return explicit.get("forward", ""), explicit.get("backward", "")
+    if isinstance(explicit, str):
+        return explicit, explicit
+    doc = inspect.getdoc(type(obj)) or ""
+    lines = doc.splitlines()
+    cut = next((i for i, line in enumerate(lines) if re.match(r"\s*(backward|gradient)\b", line, re.I)), None)
+    if cut is not None:
+        fwd, bwd = "\n".join(lines[:cut]).strip(), "\n".join(lines[cut:]).strip()
+    else:
+        # no "Backward" section (losses, for instance): the forward formula is the docstring
+        # without its derivative statements (text from "dL/d" on), the backward one all of it
+        kept = []
+        for line in lines:
+            k = line.find("dL/d")
+            line = line if k < 0 else line[:k].rstrip(" ;,")
+            if line.strip() or (kept and kept[-1].strip()):
+                kept.append(line)
+        fwd = "\n".join(kept).strip()
+        method_doc = inspect.getdoc(getattr(type(obj), "backward", None))
+        has_method_doc = method_doc and getattr(type(obj), "backward", None) is not _base_backward(obj)
+        bwd = method_doc if has_method_doc and "dL/d" not in doc else doc
+    act = getattr(obj, "activation", None)
+    if act is not None and inspect.getdoc(type(act)):
+        note = f"f = {getattr(act, 'name', type(act).__name__)}:  {_first_line(inspect.getdoc(type(act)))}"
+        fwd, bwd = f"{fwd}\n{note}", f"{bwd}\n{note}"
+    return fwd, bwd
+
+
+def _base_backward(obj):
+    from .layers import Layer
+    return Layer.backward
+
+
+# ---- small formatting helpers -----------------------------------------------------------
+
+def _norm(a):
+    return float(np.linalg.norm(np.ravel(np.asarray(a, dtype=np.float64))))
+
+
+def _preview(a, n=PREVIEW):
+    flat = np.ravel(np.asarray(a))
+    if flat.dtype.kind not in "biuf":
+        return "…"
+    items = " ".join(f"{v:.3g}" for v in flat[:n])
+    return f"[{items}{' …' if flat.size > n else ''}]"
+
+
+def describe(label, value):
+    """'label (5, 4)  |.|=1.23  [0.1 0.2 0.3 0.4 …]' for an array, 'label = 0.693' for a scalar."""
+    arr = np.asarray(value)
+    if arr.ndim == 0 and arr.dtype.kind in "biuf":
+        return f"{label} = {float(arr):.6g}"
+    if arr.dtype.kind not in "biuf":
+        return f"{label} {type(value).__name__}"
+    if arr.dtype.kind in "iu":
+        return f"{label} {arr.shape} int {_preview(arr)}"
+    return f"{label} {arr.shape}  |.|={_norm(arr):.4g}  {_preview(arr)}"
+
+
+def _arrays_of(obj):
+    """Array (and NumPy scalar) attributes an object holds: what its forward cached."""
+    if not hasattr(obj, "__dict__"):
+        return {}
+    return {k: v for k, v in vars(obj).items()
+            if isinstance(v, (np.ndarray, np.generic)) and not k.startswith("_")}
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def _is_float_array(v):
+    return isinstance(v, np.ndarray) and v.dtype.kind == "f"
+
+
+def _arg_names(method, n):
+    """Names of the first n positional parameters of a (bound) method, e.g. ['x'] or ['output', 'target']."""
+    try:
+        params = [p.name for p in inspect.signature(method).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"arg{i}" for i in range(n)]
+
+
+# ---- records ----------------------------------------------------------------------------
+
+class _Call:
+    """One recorded call of a wrapped forward or backward (steps are the leaf calls)."""
+
+    def __init__(self, name, obj, phase, parent):
+        self.name, self.obj, self.phase, self.parent = name, obj, phase, parent
+        self.children = 0
+        self.kids = []
+
+
+class GradientCheck:
+    """One quantity of a step: the analytic gradient beside the numeric one."""
+    __slots__ = ("name", "analytic", "numeric", "max_error", "note")
+
+    def __init__(self, name, analytic, numeric=None, note="", noise=None):
+        """noise: the finite differences' round-off per entry (numerical_gradient(...,
+        return_noise=True)); entries too small to resolve are measured against that floor,
+        as numpyae.gradcheck does."""
+        self.name, self.analytic, self.numeric, self.note = name, analytic, numeric, note
+        if numeric is not None and np.size(analytic):
+            floor = np.finfo(np.float64).tiny if noise is None else \
+                np.maximum(np.finfo(np.float64).tiny, resolvable_floor(noise))
+            self.max_error = float(relative_error(analytic, numeric, floor).max())
+        else:
+            self.max_error = None
+
+    def __str__(self):
+        if self.numeric is None:
+            return f"{self.name}: {self.note or 'not checked'}"
+        return (f"d{self.name}: analytic {_preview(self.analytic)}  numeric {_preview(self.numeric)}"
+                f"  max rel err {self.max_error:.1e}")
+
+
+class Step:
+    """One forward or backward call of one layer (or loss, or penalty).
+
+    Attributes
+        index, phase ("forward"/"backward"), name (e.g. "encoder.0"), obj (the layer)
+        formula            the math this step applies
+        inputs, outputs    [(label, array)]   copies taken during the pass
+        cached             {name: array}      what the forward stored on the layer (forward steps)
+        grads              {parameter name: array}  what this backward step ADDED into .grad
+        forward_step       for a backward step, the forward step it differentiates
+        method             the recorded method ("forward", "nll", "backward", "backward_preactivation")
+    """
+
+    def __init__(self, index, phase, name, obj, method=None):
+        self.index, self.phase, self.name, self.obj = index, phase, name, obj
+        self.method = method or phase
+        self.layer = type(obj).__name__
+        self.title = repr(obj) if len(repr(obj)) <= 80 and "\n" not in repr(obj) else self.layer
+        fwd, bwd = formulas(obj)
+        self.formula = fwd if phase == "forward" else bwd
+        if self.method not in ("forward", "backward"):
+            doc = inspect.getdoc(getattr(type(obj), self.method, None)) or ""
+            self.title = f"{self.title}.{self.method}"
+            if phase == "backward" and doc:
+                self.formula = f"{doc}\n{bwd}"
+        if self.method == "backward_parameters":
+            self.title = f"{self.title}  (parameters only: its input is data, no dx)"
+        self.inputs, self.outputs, self.cached, self.grads = [], [], {}, {}
+        self.param_names = {}
+        self.forward_step = None
+        self._args = self._kwargs = self._frozen = None
+        self._checks = None
+
+    def grad_label(self, key):
+        """'dW' for a parameter this step owns under its own name, 'dW (= encoder.1.W)' if shared."""
+        local = self.param_names.get(key, key)
+        if local == key:                     # not a parameter of this step's object (a penalty)
+            return f"d({key})"
+        own = key == (f"{self.name}.{local}" if self.name else local)
+        return f"d{local}" if own else f"d{local} (= {key})"
+
+    # ---- the gradient check of a backward step ------------------------------------------
+    def gradient_check(self, h=None, order=4):
+        """[GradientCheck] for each parameter gradient and each returned input gradient.
+
+        Empty for forward steps. Computed once, then cached (recomputed if h/order differ from
+        the defaults, i.e. when given explicitly).
+        """
+        if self.phase != "backward":
+            return []
+        if self._checks is not None and h is None and order == 4:
+            return self._checks
+        checks = self._compute_checks(h, order)
+        if h is None and order == 4:
+            self._checks = checks
+        return checks
+
+    def _compute_checks(self, h, order):
+        fwd = self.forward_step
+        if fwd is None:
+            return [GradientCheck(k, v, note="no matching forward step") for k, v in self.grads.items()]
+        args = [_copy(a) for a in fwd._args]
+        kwargs = dict(fwd._kwargs)
+        upstream = [u for _, u in self.inputs]
+        obj = self.obj
+        if any(_is_float_array(a) and a.dtype != np.float64 for a in args):
+            note = "not checked: trace a float64 model (the default) for a numeric comparison"
+            return ([GradientCheck(k, v, note=note) for k, v in self.grads.items()]
+                    + [GradientCheck(label, v, note=note) for label, v in self.outputs if v is not None])
+
+        replay = getattr(obj, fwd.method)
+        target = CACHED_TARGET.get(self.method)
+
+        def local_objective():
+            fwd._frozen.restore()
+            out = replay(*args, **kwargs)
+            if not upstream:       # a loss: backward() takes nothing, the objective is the loss
+                return float(np.sum(out))
+            outs = [getattr(obj, target)] if target else _as_list(out)
+            return float(sum(np.vdot(np.asarray(o, dtype=np.float64), u)
+                             for o, u in zip(outs, upstream)))
+
+        checks = []
+        try:
+            owned = {id(p): p for _, p in getattr(obj, "named_parameters", lambda: [])()}
+            for key, analytic in self.grads.items():
+                p = self._params[key]
+                numeric, noise = numerical_gradient(local_objective, p.value, h, order,
+                                                    return_noise=True)
+                checks.append(GradientCheck(self.grad_label(key)[1:], analytic, numeric,
+                                            "" if id(p) in owned else "parameter not owned by this step",
+                                            noise=noise))
+            float_args = [i for i, a in enumerate(args) if _is_float_array(a)]
+            for (label, analytic), i in zip(self.outputs, float_args):
+                if not _is_float_array(analytic):
+                    continue
+                numeric, noise = numerical_gradient(local_objective, args[i], h, order,
+                                                    return_noise=True)
+                checks.append(GradientCheck(label[1:] if label.startswith("d") else label,
+                                            analytic, numeric, noise=noise))
+        except Exception as exc:  # an object whose forward cannot be replayed on its own
+            checks.append(GradientCheck("step", np.zeros(0), note=f"not checked: {type(exc).__name__}: {exc}"))
+        fwd._frozen.restore()
+        return checks
+
+    def max_error(self):
+        errs = [c.max_error for c in self.gradient_check() if c.max_error is not None]
+        return max(errs) if errs else None
+
+    # ---- rendering ----------------------------------------------------------------------
+    def header(self):
+        return f"[{self.index:2d}] {self.phase:8s} {self.name or '(model)'}  {self.title}"
+
+    def __str__(self):
+        pad = "     "
+        out = [self.header()]
+        out += [pad + line for line in self.formula.splitlines() if line.strip()]
+        out += [pad + "in   " + describe(label, v) for label, v in self.inputs]
+        out += [pad + "out  " + describe(label, v) for label, v in self.outputs if v is not None]
+        for k, v in self.cached.items():
+            out.append(pad + "kept " + describe(k, v))
+        if self.phase == "backward":
+            for key, g in self.grads.items():
+                out.append(pad + "grad " + describe(self.grad_label(key), g))
+            checks = [c for c in self.gradient_check()]
+            for c in checks:
+                out.append(pad + "check " + str(c))
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def _html_cells(self, with_check=True):
+        esc = html.escape
+        ins = "<br>".join(esc(describe(lbl, v)) for lbl, v in self.inputs)
+        outs = "<br>".join(esc(describe(lbl, v)) for lbl, v in self.outputs if v is not None)
+        cached = "<br>".join(esc(describe(k, v)) for k, v in self.cached.items())
+        grads = "<br>".join(esc(describe(self.grad_label(k), g)) for k, g in self.grads.items())
+        check = ""
+        if with_check and self.phase == "backward":
+            rows = []
+            for c in self.gradient_check():
+                if c.max_error is None:
+                    rows.append(esc(str(c)))
+                else:
+                    color = "#1a7f37" if c.max_error <= 1e-7 else ("#9a6700" if c.max_error <= 1e-4 else "#cf222e")
+                    rows.append(f'd{esc(c.name)}: <span style="color:{color}">{c.max_error:.1e}</span>'
+                                f'<br><small>analytic {esc(_preview(c.analytic))}<br>'
+                                f'numeric {esc(_preview(c.numeric))}</small>')
+            check = "<br>".join(rows)
+        return [str(self.index), self.phase, esc(self.name or "(model)") + "<br><small>" + esc(self.title) + "</small>",
+                f'<pre style="margin:0;font-size:85%">{esc(self.formula)}</pre>', ins, outs,
+                cached, grads, check]
+
+    def _repr_html_(self):
+        head = ["#", "phase", "step", "formula", "in", "out", "kept for backward",
+                "gradients added", "analytic vs numeric (max rel err)"]
+        return _html_table(head, [self._html_cells()])
+
+
+def _html_table(head, rows):
+    th = "".join(f'<th style="text-align:left">{h}</th>' for h in head)
+    trs = "".join("<tr>" + "".join(f'<td style="text-align:left;vertical-align:top">{c}</td>'
+                                   for c in row) + "</tr>" for row in rows)
+    return f'<table style="font-size:90%"><tr>{th}</tr>{trs}</table>'
+
+
+class Trace:
+    """The recorded pass: ``steps`` in execution order (forward steps, then backward steps).
+
+    Iterate it, index it (trace[i]), ``show(i)`` one step, or call ``next()`` repeatedly to step
+    through. ``terms`` are the loss terms of the pass, ``grads`` the full parameter gradients.
+    """
+
+    def __init__(self, model, steps, terms, grads, unattributed, title):
+        self.model, self.steps, self.terms = model, steps, terms
+        self.grads, self.unattributed, self.title = grads, unattributed, title
+        self._cursor = -1
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __getitem__(self, i):
+        return self.steps[i]
+
+    @property
+    def forward_steps(self):
+        return [s for s in self.steps if s.phase == "forward"]
+
+    @property
+    def backward_steps(self):
+        return [s for s in self.steps if s.phase == "backward"]
+
+    def find(self, name, phase="backward"):
+        """The step of the named layer (e.g. "encoder.0") in the given phase."""
+        for s in self.steps:
+            if s.name == name and s.phase == phase:
+                return s
+        raise KeyError(f"no {phase} step named {name!r}; steps are {sorted({s.name for s in self.steps})}")
+
+    def show(self, i):
+        """Step i (displays as text or HTML); also moves the cursor used by next()."""
+        if not -len(self.steps) <= i < len(self.steps):
+            raise IndexError(f"step index must lie in [0, {len(self.steps)}), got {i}")
+        self._cursor = i % len(self.steps)
+        return self.steps[self._cursor]
+
+    def next(self):
+        """The step after the last one shown (starts at step 0, wraps around)."""
+        return self.show((self._cursor + 1) % len(self.steps))
+
+    def check(self):
+        """Run every backward step's gradient check; returns the largest relative error."""
+        errs = [s.max_error() for s in self.backward_steps]
+        errs = [e for e in errs if e is not None]
+        return max(errs) if errs else None
+
+    def summary(self):
+        lines = ["loss terms: " + ", ".join(f"{k} = {v:.6g}" for k, v in self.terms.items())]
+        lines.append("parameter gradients (sum over all steps):")
+        for name, g in self.grads.items():
+            lines.append("  " + describe(f"{name}.grad", g))
+        for name, g in self.unattributed.items():
+            lines.append(f"  {name}.grad: |.|={_norm(g):.3g} was added outside the traced steps "
+                         f"(e.g. a penalty written inside the model's loss_and_grad)")
+        worst = self.check()
+        if worst is not None:
+            verdict = "agrees" if worst <= 1e-7 else "DISAGREES"
+            lines.append(f"largest relative error of any step against finite differences: "
+                         f"{worst:.1e} ({verdict})")
+        return "\n".join(lines)
+
+    def __str__(self):
+        parts = [self.title, "=" * len(self.title)]
+        parts += [str(s) + "\n" for s in self.steps]
+        parts.append(self.summary())
+        return "\n".join(parts)
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        head = ["#", "phase", "step", "formula", "in", "out", "kept for backward",
+                "gradients added", "analytic vs numeric (max rel err)"]
+        table = _html_table(head, [s._html_cells() for s in self.steps])
+        summary = html.escape(self.summary()).replace("\n", "<br>")
+        return f"<b>{html.escape(self.title)}</b>{table}<p>{summary}</p>"
+
+
+# ---- recording --------------------------------------------------------------------------
+
+#: methods recorded as forward steps (the first one an object has) and as backward steps
+FORWARD_METHODS = ("forward", "nll")
+BACKWARD_METHODS = ("backward", "backward_parameters", "backward_preactivation")
+#: backward methods that finish the backward pass of their forward call (the others, such as
+#: backward_preactivation, are another way in and leave the forward open for backward())
+CLOSING_METHODS = ("backward", "backward_parameters")
+#: a backward method that receives the gradient of a cached quantity other than the output:
+#: its local objective is <that quantity after the forward replay, received gradient>
+CACHED_TARGET = {"backward_preactivation": "a"}
+
+
+class _Recorder:
+    def __init__(self, root, params):
+        self.calls, self.stack, self.open_forward = [], [], {}
+        self.params = params           # [(name, Parameter)] of the whole model
+        self.root = root
+
+    def _inside_self(self, obj):
+        """A call an object makes on itself (Dense.backward -> backward_preactivation) is part
+        of the outer call, not a step of its own."""
+        return bool(self.stack) and self.stack[-1].obj is obj
+
+    def wrap(self, name, obj):
+        methods = [m for m in FORWARD_METHODS if callable(getattr(obj, m, None))][:1]
+        methods += [m for m in BACKWARD_METHODS if callable(getattr(obj, m, None))]
+        saved = {m: vars(obj)[m] for m in methods if m in vars(obj)}
+        for m in methods:
+            orig = getattr(obj, m)
+            wrapper = self._forward_wrapper if m in FORWARD_METHODS else self._backward_wrapper
+            setattr(obj, m, wrapper(name, obj, m, orig))
+        return obj, methods, saved
+
+    def _forward_wrapper(self, name, obj, method, orig):
+        rec = self
+
+        def forward(*args, **kwargs):
+            if rec._inside_self(obj):
+                return orig(*args, **kwargs)
+            call = rec._begin(name, obj, "forward", method)
+            call.frozen = FrozenRandomness(obj)
+            call.args = [_copy(a) for a in args]
+            call.kwargs = dict(kwargs)
+            call.arg_names = _arg_names(orig, len(args))
+            try:
+                out = orig(*args, **kwargs)
+            finally:
+                rec._end()
+            call.result = _copy(out)
+            call.cached = {k: _copy(v) for k, v in _arrays_of(obj).items()}
+            rec.open_forward.setdefault(id(obj), []).append(call)
+            return out
+        return forward
+
+    def _backward_wrapper(self, name, obj, method, orig):
+        rec = self
+
+        def backward(*args, **kwargs):
+            if rec._inside_self(obj):
+                return orig(*args, **kwargs)
+            call = rec._begin(name, obj, "backward", method)
+            call.args = [_copy(a) for a in args]
+            call.arg_names = _arg_names(orig, len(args))
+            before = {id(p): p.grad.copy() for _, p in rec.params}
+            try:
+                out = orig(*args, **kwargs)
+            finally:
+                rec._end()
+            call.result = _copy(out)
+            call.deltas = {}
+            for pname, p in rec.params:
+                d = p.grad - before[id(p)]
+                if np.any(d != 0):
+                    call.deltas[pname] = d
+            opened = rec.open_forward.get(id(obj), [])
+            if method in CLOSING_METHODS:
+                call.forward = opened.pop() if opened else None
+            else:   # another way back through the same forward: it stays open for backward()
+                call.forward = opened[-1] if opened else None
+            return out
+        return backward
+
+    def _begin(self, name, obj, phase, method):
+        parent = self.stack[-1] if self.stack else None
+        call = _Call(name, obj, phase, parent)
+        if parent is not None:
+            parent.children += 1
+            parent.kids.append(call)
+        call.method = method
+        self.calls.append(call)
+        self.stack.append(call)
+        return call
+
+    def _end(self):
+        self.stack.pop()
+
+
+def _unwrap(obj, methods, saved):
+    for m in methods:
+        if m in vars(obj):
+            del obj.__dict__[m]
+        if m in saved:
+            obj.__dict__[m] = saved[m]
+
+
+def _model_params(model):
+    if hasattr(model, "named_parameters_unique"):
+        return model.named_parameters_unique()
+    seen, out = set(), []
+    for name, p in getattr(model, "named_parameters", lambda: [])():
+        if id(p) not in seen:
+            seen.add(id(p))
+            out.append((name, p))
+    return out
+
+
+def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, check=False):
+    """Record one forward and backward pass of ``model`` on the batch X (labels y if needed).
+
+    model   a numpyae Model (its loss_and_grad is traced) or a Layer (then the pass is
+            y = layer(X) followed by backward(R) for a fixed random R, as check_layer does)
+    copy    trace a deep copy cast to ``dtype`` (float64 by default, so each step's analytic
+            gradient can be compared with finite differences); the given model is untouched
+    check   run every step's gradient check now (otherwise it runs when a step is displayed)
+    Returns a Trace.
+    """
+    from .gradcheck import _float64_copy
+    from .models.base import Model
+
+    is_model = isinstance(model, Model)
+    if not is_model and not _is_traceable(model):
+        raise TypeError(f"model must be a numpyae Model or a Layer with forward/backward, "
+                        f"got {type(model).__name__}")
+    if copy:
+        if is_model:
+            model = model.astype(dtype)
+        else:
+            model, _ = _float64_copy(model)
+            if dtype != np.float64:
+                for p in model.parameters():
+                    p.astype(dtype)
+    X = np.array(X, dtype=dtype if copy else None)
+    params = _model_params(model)
+    rec = _Recorder(model, params)
+    targets = discover(model)
+    if is_model:
+        targets = [(n, o) for n, o in targets if o is not model]
+    wrapped = [rec.wrap(name, obj) for name, obj in targets]
+    try:
+        if is_model:
+            terms = model.loss_and_grad(X, y)
+        else:
+            for p in model.parameters():
+                p.zero_grad()
+            out = model.forward(X, training=True)
+            R = np.random.default_rng(seed).standard_normal(np.shape(out)).astype(out.dtype)
+            model.backward(R)
+            terms = {"loss": float(np.vdot(out, R))}
+    finally:
+        for obj, methods, saved in wrapped:
+            _unwrap(obj, methods, saved)
+
+    # leaf calls become steps; pair each backward with its forward
+    steps, by_call = [], {}
+    # A container's backward (e.g. a likelihood that wraps a loss) may add gradients of its own
+    # beyond its children's (a learned variance): then it is a step too, with those gradients.
+    for c in rec.calls:
+        if c.phase == "backward" and c.children:
+            own = {k: d.copy() for k, d in c.deltas.items()}
+            for kid in c.kids:
+                for k, d in getattr(kid, "deltas", {}).items():
+                    if k in own:
+                        own[k] -= d
+            c.deltas = {k: d for k, d in own.items() if np.any(np.abs(d) > 1e-14 * max(1.0, _norm(d)))}
+    keep = {id(c) for c in rec.calls if c.children == 0}
+    for c in rec.calls:
+        if c.phase == "backward" and c.children and c.deltas:
+            keep.add(id(c))
+            if c.forward is not None:
+                keep.add(id(c.forward))
+    ordered = [c for c in rec.calls if id(c) in keep]
+    ordered = ([c for c in ordered if c.phase == "forward"] + [c for c in ordered if c.phase == "backward"])
+    param_by_name = dict(params)
+    local_names = {}
+    for _, obj in targets:
+        for lname, p in getattr(obj, "named_parameters", lambda: [])():
+            local_names.setdefault((id(obj), id(p)), lname)
+    for i, c in enumerate(ordered):
+        s = Step(i, c.phase, c.name, c.obj, c.method)
+        if c.phase == "forward":
+            s.inputs = [(n, a) for n, a in zip(c.arg_names, c.args)]
+            res = c.result
+            if isinstance(res, (tuple, list)):
+                s.outputs = [(f"out{k}", r) for k, r in enumerate(res)]
+            else:
+                s.outputs = [("L" if np.ndim(res) == 0 else "y", res)]
+            s.cached = {k: v for k, v in c.cached.items()}
+            s._args, s._kwargs, s._frozen = c.args, c.kwargs, c.frozen
+        else:
+            s.inputs = [(n, a) for n, a in zip(c.arg_names, c.args)]
+            fwd = c.forward
+            float_names = ([n for n, a in zip(fwd.arg_names, fwd.args) if _is_float_array(a)]
+                           if fwd is not None else [])
+            res = _as_list(c.result)
+            s.outputs = [(f"d{float_names[k]}" if k < len(float_names) else f"grad{k}", r)
+                         for k, r in enumerate(res)]
+            s.grads = dict(c.deltas)
+            s._params = {k: param_by_name[k] for k in c.deltas}
+            s.param_names = {k: local_names.get((id(c.obj), id(param_by_name[k])), k) for k in c.deltas}
+        by_call[id(c)] = s
+        steps.append(s)
+    for c in ordered:
+        if c.phase == "backward" and c.forward is not None:
+            by_call[id(c)].forward_step = by_call.get(id(c.forward))
+
+    grads = {name: p.grad.copy() for name, p in params}
+    attributed = {name: np.zeros_like(p.grad) for name, p in params}
+    for s in steps:
+        for k, d in s.grads.items():
+            attributed[k] += d
+    unattributed = {}
+    for name, g in grads.items():
+        rest = g - attributed[name]
+        if _norm(rest) > 1e-12 * max(1.0, _norm(g)):
+            unattributed[name] = rest
+    title = (f"backprop trace of {type(model).__name__} on a batch of {X.shape[0]} "
+             f"({len([s for s in steps if s.phase == 'forward'])} forward steps, "
+             f"{len([s for s in steps if s.phase == 'backward'])} backward steps)")
+    t = Trace(model, steps, {k: float(v) for k, v in terms.items()}, grads, unattributed, title)
+    if check:
+        t.check()
+    return t
+
+
+# ---- models by name (for the CLI and notebooks) ------------------------------------------
+
+def traceable_models():
+    """Names usable with build_traceable: every gradcheck case in numpyae.catalog."""
+    from .catalog import GRADCHECK_CASES
+    return list(GRADCHECK_CASES)
+
+
+def build_traceable(name, seed=0):
+    """(model, X, y) for a model name: an exact catalog case name ("autoencoder (tanh, bce)")
+    or its first word ("autoencoder", "sparse", "vae", ...), which picks the first such case."""
+    from .catalog import GRADCHECK_CASES
+    if name in GRADCHECK_CASES:
+        key = name
+    else:
+        matches = [k for k in GRADCHECK_CASES if k.split(" (")[0] == name or k.split()[0] == name]
+        if not matches:
+            words = sorted({k.split(" (")[0] for k in GRADCHECK_CASES})
+            raise ValueError(f"model must be one of {words} or a full case name "
+                             f"{sorted(GRADCHECK_CASES)}, got {name!r}")
+        key = matches[0]
+    model, X, y = GRADCHECK_CASES[key](np.random.default_rng(seed))
+    return key, model, X, y

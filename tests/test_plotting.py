@@ -1,0 +1,122 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from numpyae import History, mlp_autoencoder  # noqa: E402
+from numpyae.plotting import (interpolate, plot_activation_histogram, plot_filters,  # noqa: E402
+                              plot_history, plot_images, plot_interpolation, plot_latent,
+                              plot_manifold, plot_reconstructions, plot_samples)
+
+
+def fake_decode(Z):
+    """A 'decoder' whose 8x8 images show where the code is: pixel brightness = sigmoid(z)."""
+    Z = np.asarray(Z)
+    base = 1 / (1 + np.exp(-Z[:, :1]))
+    return np.repeat(base, 64, axis=1) * np.linspace(0.2, 1, 64)
+
+
+def _image(ax):
+    return ax.get_images()[0].get_array()
+
+
+def test_activation_histogram_counts_every_activation_and_marks_rho():
+    codes = np.random.default_rng(0).uniform(0.1, 1, (50, 8))
+    codes[:, :4] = 0
+    ax = plot_activation_histogram(codes, rho=0.05)
+    heights = [p.get_height() for p in ax.patches]
+    assert sum(heights) == codes.size
+    assert ax.get_lines()[0].get_xdata()[0] == 0.05
+    assert "near zero: 50%" in ax.get_legend().get_texts()[0].get_text()
+    _, ax2 = plt.subplots()
+    assert plot_activation_histogram(codes, per_unit=True, ax=ax2) is ax2
+    assert sum(p.get_height() for p in ax2.patches) == 8
+    with pytest.raises(ValueError, match="codes must be 2-D"):
+        plot_activation_histogram(codes.ravel())
+
+
+def test_manifold_grid_layout():
+    calls = []
+
+    def decode(Z):
+        calls.append(Z.copy())
+        return fake_decode(Z)
+
+    ax = plot_manifold(decode, n=5, extent=2.0, image_shape=(8, 8))
+    Z = calls[0]
+    assert Z.shape == (25, 2)
+    assert Z[0, 0] == -2.0 and Z[0, 1] == 2.0       # top-left: low z1, high z2
+    assert Z[4, 0] == 2.0 and Z[-1, 1] == -2.0
+    mosaic = _image(ax)
+    assert mosaic.shape == (5 * 9 + 1, 5 * 9 + 1)
+    # brightness grows with z1 from left to right
+    assert mosaic[5, 1 + 9 * 4 + 7] > mosaic[5, 1 + 7]
+    with pytest.raises(ValueError, match="dims must be"):
+        plot_manifold(decode, dims=(0, 0))
+    with pytest.raises(TypeError, match="decode must be a function"):
+        plot_manifold("decoder")
+
+
+def test_samples_come_from_the_prior():
+    seen = []
+
+    def decode(Z):
+        seen.append(Z)
+        return fake_decode(Z)
+
+    ax = plot_samples(decode, 3, n=16, rng=0)
+    assert seen[0].shape == (16, 3)
+    assert _image(ax).shape == (4 * 9 + 1, 4 * 9 + 1)
+    with pytest.raises(ValueError, match="must return"):
+        plot_samples(lambda Z: Z[:1], 2, n=4)
+
+
+def test_interpolation_paths():
+    z0, z1 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    lin = interpolate(z0, z1, 5)
+    np.testing.assert_allclose(lin[0], z0)
+    np.testing.assert_allclose(lin[-1], z1)
+    np.testing.assert_allclose(lin[2], [0.5, 0.5])
+    sl = interpolate(z0, z1, 5, method="slerp")
+    np.testing.assert_allclose(np.linalg.norm(sl, axis=1), 1.0)   # stays on the unit circle
+    np.testing.assert_allclose(sl[-1], z1, atol=1e-12)
+    same = interpolate(z0, 2 * z0, 3, method="slerp")               # parallel: no division by 0
+    assert np.all(np.isfinite(same))
+    rows = interpolate(np.zeros((3, 2)), np.ones((3, 2)), 4)
+    assert rows.shape == (3, 4, 2)
+    ax = plot_interpolation(fake_decode, np.zeros((3, 2)), np.ones((3, 2)), n_steps=4)
+    assert _image(ax).shape == (3 * 9 + 1, 4 * 9 + 1)
+    with pytest.raises(ValueError, match="z_start and z_end"):
+        interpolate(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="method must be"):
+        interpolate(z0, z1, method="cubic")
+
+
+def test_foundation_plots_still_draw():
+    model = mlp_autoencoder([64, 9], rng=0)
+    X = np.random.default_rng(0).uniform(0, 1, (12, 64)).astype(np.float32)
+    assert plot_filters(model.encoder[0].W.value).get_images()
+    fig = plot_reconstructions(X, model.reconstruct(X), corrupted=X, n=6)
+    assert len(fig.axes) == 18
+    h = History()
+    h.append({"loss": 1.0, "val_loss": 1.2})
+    h.append({"loss": 0.5, "val_loss": 0.7})
+    assert len(plot_history(h).get_lines()) == 2
+    assert plot_latent(np.random.default_rng(0).standard_normal((10, 2)), np.arange(10) % 3)
+    assert plot_images(X[:4], title="x").get_title() == "x"
+
+
+def test_interpolation_also_takes_decoded_images():
+    strip = np.random.default_rng(0).uniform(size=(5, 64))
+    ax = plot_interpolation(strip)
+    assert ax.get_title() == "latent interpolation"
+    assert _image(ax).shape == (10, 5 * 9 + 1)
+    rows = np.random.default_rng(0).uniform(size=(2, 5, 64))
+    assert _image(plot_interpolation(rows)).shape == (2 * 9 + 1, 5 * 9 + 1)
+    with pytest.raises(TypeError, match="both end points"):
+        plot_interpolation(fake_decode, np.zeros(2))
+    with pytest.raises(ValueError, match="images must be"):
+        plot_interpolation(np.zeros(3))
