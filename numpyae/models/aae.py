@@ -32,7 +32,7 @@ from ..losses import BinaryCrossEntropy, get_loss
 from ..optimizers import Adam, Optimizer
 from ..priors import Prior, get_prior
 from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
-from .base import Model, check_finite_step, guarded_update
+from .base import EncoderDecoder, Model, check_finite_step, guarded_update
 
 PHASES = ("reconstruction", "discriminator", "generator")
 
@@ -84,7 +84,7 @@ class PhaseOptimizers:
 
 
 @register
-class AAE(Model):
+class AAE(EncoderDecoder, Model):
     """encoder (B, D) -> (B, k), decoder (B, k) -> (B, D), discriminator (B, k) -> (B, 1) logit.
 
     loss   reconstruction loss: "bce" (decoder emits logits) or "mse", or a Loss (mean reduction)
@@ -189,17 +189,7 @@ class AAE(Model):
             guarded_update(optimizer[phase], phase_params)
         return {"loss": terms["reconstruction"], **terms}
 
-    # ---- inference -------------------------------------------------------------------
-    def encode(self, X):
-        return self.encoder.forward(self.check_input(X), training=False)
-
-    def decode(self, H):
-        from .._validation import check_array
-        H = check_array(H, "H", ndim=2, n_features=self.code_dim, dtype=self.dtype)
-        return self.loss.predict(self.decoder.forward(H, training=False))
-
-    def reconstruct(self, X):
-        return self.decode(self.encode(X))
+    # ---- inference: encode, decode, reconstruct come from EncoderDecoder ----
 
     def sample(self, n, *, rng=None):
         """Decode n prior samples  -> (n, D)."""

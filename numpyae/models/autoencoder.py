@@ -32,7 +32,7 @@ from ..losses import MSE, get_loss
 from ..penalties import Contractive, KLSparsity, L1Activity, Penalty, WeightDecay
 from ..activations import get_activation
 from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
-from .base import Model
+from .base import EncoderDecoder, Model
 
 
 def _flatten(layer):
@@ -44,7 +44,7 @@ def _flatten(layer):
 
 
 @register
-class Autoencoder(Model):
+class Autoencoder(EncoderDecoder, Model):
     """encoder + decoder + loss (+ corruption) (+ penalties).
 
     corruption   a Corruption (numpyae.corruption), active only in training
@@ -98,23 +98,7 @@ class Autoencoder(Model):
         """The weight matrices (parameters named W; a tied W once), which WeightDecay acts on."""
         return [p for name, p in self.named_parameters_unique() if name.rsplit(".", 1)[-1] == "W"]
 
-    # ---- inference --------------------------------------------------------------------
-    def encode(self, X):
-        """Codes h = encoder(X), inference mode (no corruption).  (B, D) -> (B, k)"""
-        return self.encoder.forward(self.check_input(X), training=False)
-
-    def decode(self, H):
-        """Reconstructions from codes.  (B, k) -> (B, D)"""
-        from .._validation import check_array
-        H = check_array(H, "H", ndim=2, n_features=self.code_dim, dtype=self.dtype)
-        return self.loss.predict(self.decoder.forward(H, training=False))
-
-    def reconstruct(self, X):
-        """x_hat = decode(encode(X)), inference mode (no corruption: pass a corrupted X yourself
-        to see the model denoise)."""
-        X = self.check_input(X)
-        return self.loss.predict(self.decoder.forward(self.encoder.forward(X, training=False),
-                                                      training=False))
+    # ---- inference: encode, decode, reconstruct come from EncoderDecoder ----
 
     # ---- training ---------------------------------------------------------------------
     def forward_loss(self, x, y=None, *, training=True):

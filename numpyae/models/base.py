@@ -116,6 +116,27 @@ class Model:
         return save_model(self, path)
 
 
+class EncoderDecoder:
+    """encode / decode / reconstruct for a model made of self.encoder, self.decoder and
+    self.loss (loss.predict maps the decoder's raw output to a reconstruction: the sigmoid of
+    the logits for BCE). Inference mode: no corruption, no noise."""
+
+    def encode(self, X):
+        """Codes h = encoder(X).  (B, D) -> (B, k)"""
+        return self.encoder.forward(self.check_input(X), training=False)
+
+    def decode(self, H):
+        """Reconstructions from codes.  (B, k) -> (B, D)"""
+        H = check_array(H, "H", ndim=2, n_features=self.code_dim, dtype=self.dtype)
+        return self.loss.predict(self.decoder.forward(H, training=False))
+
+    def reconstruct(self, X):
+        """x_hat = decode(encode(X)) (pass a corrupted X yourself to see a model denoise)."""
+        X = self.check_input(X)
+        return self.loss.predict(self.decoder.forward(self.encoder.forward(X, training=False),
+                                                      training=False))
+
+
 class NonFiniteError(FloatingPointError):
     """Training produced NaN or inf; the message names the quantity (and, from fit, where)."""
 
