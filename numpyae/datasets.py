@@ -1,11 +1,21 @@
-"""Datasets bundled with numpyae, and a seeded split helper.
+"""Datasets: the bundled digits, MNIST / Fashion-MNIST from IDX files, natural-image patches,
+load_dataset(name) for the command line, and a seeded split helper.
 
 load_digits(): the UCI "Optical Recognition of Handwritten Digits" test set (Alpaydin & Kaynak,
 1998; UCI Machine Learning Repository, CC BY 4.0): 1,797 images of 8x8 pixels, values 0..16.
+load_mnist() / load_fashion_mnist(): read from a folder or a cache, downloaded (SHA-256
+checked, written atomically) only when missing.
+load_patches(): square patches of a photograph that ships with matplotlib (UFLDL's exercise).
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
 from importlib import resources
 
 import numpy as np
@@ -72,13 +82,6 @@ def train_validation_split(X, y=None, *, fraction=0.2, seed=0):
 #     then        prod(dims) elements
 # Images are idx3 (magic 0x00000803: n, rows, cols); labels idx1 (magic 0x00000801: n).
 # Files may be gzipped (detected by the gzip magic bytes 1f 8b, not by the name).
-
-import hashlib
-import os
-import sys
-import tempfile
-import urllib.error
-import urllib.request
 
 IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801
