@@ -24,6 +24,9 @@ Speed notes (what the hot path does, and why):
   * Elementwise work is done in place on those new arrays (``a = x @ W; a += b``) so that no
     second (batch, n_out) temporary is made, and the activation's chain-rule step is fused
     (Activation.backward) and uses the cached output y where that is cheaper.
+  * Parameter gradients go through Parameter.add_matmul (grad += a @ b): right after
+    zero_grad the product is written straight into the zeroed grad, with no (n_in, n_out)
+    temporary and no second pass; any other time it is added as usual.
 """
 from __future__ import annotations
 
