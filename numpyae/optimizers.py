@@ -56,6 +56,12 @@ def flush_tiny(arrays):
 #: parameters, right after a matmul: Adam's step 0.81 -> 0.76 ms (together with m and v updated
 #: as b m + (1 - b) x, whose in-place first pass is cheap once the block is in cache).
 BLOCK_ELEMENTS = 1 << 16
+# Not done, measured: the update on two Python threads (ufuncs release the GIL). Whole 200k-
+# element parameters per thread run 0.81 -> 0.59 ms on an idle machine, but during training the
+# step follows a matmul, after which OpenBLAS's idle worker spins on the second core for a long
+# while, and then the two threads take 0.86 ms (0.64 ms only with OPENBLAS_THREAD_TIMEOUT=4,
+# which a library cannot set). Cutting each array in halves is worse still: waking a thread that
+# waited for the GIL costs tens of microseconds on a virtual machine, as long as a pass.
 
 
 def row_blocks(shape, block=None):
