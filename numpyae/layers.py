@@ -24,6 +24,9 @@ Speed notes (what the hot path does, and why):
   * Elementwise work is done in place on those new arrays (``a = x @ W; a += b``) so that no
     second (batch, n_out) temporary is made, and the activation's chain-rule step is fused
     (Activation.backward) and uses the cached output y where that is cheaper.
+  * Parameter gradients go through Parameter.add_matmul (grad += a @ b): right after
+    zero_grad the product is written straight into the zeroed grad, with no (n_in, n_out)
+    temporary and no second pass; any other time it is added as usual.
 """
 from __future__ import annotations
 
@@ -76,10 +79,10 @@ def _activation_backward(layer, dy):
     return layer.activation.backward(a, layer.y, dy, out=out)
 
 
-def _batch_sum(layer, da):
-    """sum over the batch of da, as the matrix-vector product 1^T da (BLAS: 2-3x faster than
-    da.sum(axis=0)); the vector of ones is kept in the layer's workspace."""
-    return _workspace(layer).get("ones", (da.shape[0],), da.dtype, fill=1) @ da
+def _batch_ones(layer, da):
+    """A vector of ones as long as da's batch, kept in the layer's workspace: the sum over the
+    batch of da is the matrix-vector product 1^T da (BLAS: 2-3x faster than da.sum(axis=0))."""
+    return _workspace(layer).get("ones", (da.shape[0],), da.dtype, fill=1)
 
 
 class Layer:
@@ -176,8 +179,8 @@ class Dense(Layer):
         return da @ self.W.value.T if input_grad else None
 
     def _accumulate(self, da):
-        self.W.grad += self.x.T @ da
-        self.b.grad += _batch_sum(self, da)
+        self.W.add_matmul(self.x.T, da)        # W.grad += x^T da (Parameter.add_matmul)
+        self.b.add_matmul(_batch_ones(self, da), da)   # b.grad += sum over the batch of da
 
     def get_config(self, ctx):
         return {"n_in": self.n_in, "n_out": self.n_out,
@@ -239,8 +242,8 @@ class TiedDense(Layer):
 
     def _accumulate(self, dy):
         da = _activation_backward(self, dy)
-        self.source.W.grad += da.T @ self.x
-        self.b.grad += _batch_sum(self, da)
+        self.source.W.add_matmul(da.T, self.x)  # W_s.grad += da^T x
+        self.b.add_matmul(_batch_ones(self, da), da)   # b.grad += sum over the batch of da
         return da
 
     def get_config(self, ctx):

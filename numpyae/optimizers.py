@@ -50,6 +50,33 @@ def flush_tiny(arrays):
         a[np.abs(a) < FLUSH_BELOW_TINY * np.finfo(a.dtype).tiny] = 0
 
 
+#: Optimizers walk a large parameter in blocks of rows of about this many elements: the five
+#: arrays a block of Adam's update touches (value, grad, m, v, scratch; 1.3 MB in float32) stay in
+#: a core's L2 cache over its dozen passes. Measured on the 784-256-64-256-784 benchmark's
+#: parameters, right after a matmul: Adam's step 0.81 -> 0.76 ms (together with m and v updated
+#: as b m + (1 - b) x, whose in-place first pass is cheap once the block is in cache).
+BLOCK_ELEMENTS = 1 << 16
+# Not done, measured: the update on two Python threads (ufuncs release the GIL). Whole 200k-
+# element parameters per thread run 0.81 -> 0.59 ms on an idle machine, but during training the
+# step follows a matmul, after which OpenBLAS's idle worker spins on the second core for a long
+# while, and then the two threads take 0.86 ms (0.64 ms only with OPENBLAS_THREAD_TIMEOUT=4,
+# which a library cannot set). Cutting each array in halves is worse still: waking a thread that
+# waited for the GIL costs tens of microseconds on a virtual machine, as long as a pass.
+
+
+def row_blocks(shape, block=None):
+    """Slices of the first axis that cover it, each about `block` elements (or one row;
+    default BLOCK_ELEMENTS); just `...` (all of it) for a small or 0-d array. Elementwise
+    updates of the blocks in turn give exactly the numbers of one update of the whole array."""
+    block = BLOCK_ELEMENTS if block is None else block
+    size = math.prod(shape)
+    if size <= block or not shape:
+        return (Ellipsis,)
+    rows = shape[0]
+    k = min(rows, -(-size // block))
+    return tuple(slice(i * rows // k, (i + 1) * rows // k) for i in range(k))
+
+
 class Optimizer:
     def __init__(self, parameters, lr):
         try:
@@ -176,7 +203,9 @@ class Adam(Optimizer):
         return buf[:p.value.size].reshape(p.value.shape)
 
     def step(self):
-        """One update of every parameter, in place: a dozen passes over each, no temporaries."""
+        """One update of every parameter, in place: a dozen passes over each, no temporaries.
+        A large parameter is updated block by block (row_blocks): the dozen passes over one
+        block find its arrays in the core's cache."""
         self.t += 1
         b1, b2, t = self.b1, self.b2, self.t
         # Fold both bias corrections into the step size (same update, fewer array passes):
@@ -186,28 +215,31 @@ class Adam(Optimizer):
         lr_t = self.lr * root / (1 - b1 ** t)
         eps_t = self.eps * root
         for p, m, v in zip(self.parameters, self.m, self.v):
-            g, w, s = p.grad, p.value, self._work(p)
-            if self.weight_decay:
-                if self.decoupled:
-                    w *= 1 - self.lr * self.weight_decay
-                else:
-                    g = np.multiply(w, self.weight_decay, out=self._work(p, 1))
-                    g += p.grad                               # g = grad + wd w (grad untouched)
-            # m = b1 m + (1 - b1) g   as   m += (1 - b1) (g - m)
-            np.subtract(g, m, out=s)
-            s *= 1 - b1
-            m += s
-            # v = b2 v + (1 - b2) g^2   as   v += (1 - b2) (g^2 - v)
-            np.multiply(g, g, out=s)
-            s -= v
-            s *= 1 - b2
-            v += s
-            # w -= lr_t m / (sqrt(v) + eps_t)
-            np.sqrt(v, out=s)
-            s += eps_t
-            np.divide(m, s, out=s)
-            s *= lr_t
-            w -= s
+            grad, value, work = p.grad, p.value, self._work(p)
+            for rows in row_blocks(value.shape):
+                g, w, s = grad[rows], value[rows], work[rows]
+                if self.weight_decay:
+                    if self.decoupled:
+                        w *= 1 - self.lr * self.weight_decay
+                    else:
+                        g = np.multiply(w, self.weight_decay, out=self._work(p, 1)[rows])
+                        g += grad[rows]                       # g = grad + wd w (grad untouched)
+                mb, vb = m[rows], v[rows]
+                # m = b1 m + (1 - b1) g
+                mb *= b1
+                np.multiply(g, 1 - b1, out=s)
+                mb += s
+                # v = b2 v + (1 - b2) g^2
+                vb *= b2
+                np.multiply(g, 1 - b2, out=s)
+                s *= g
+                vb += s
+                # w -= lr_t m / (sqrt(v) + eps_t)
+                np.sqrt(vb, out=s)
+                s += eps_t
+                np.divide(mb, s, out=s)
+                s *= lr_t
+                w -= s
         if self._flush_m and t % self._flush_m == 0:
             flush_tiny(self.m)
         if self._flush_v and self.eps and t % self._flush_v == 0:   # eps = 0: keep v exact

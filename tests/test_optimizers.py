@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from numpyae import SGD, Adam, AdamW, Parameter
 
@@ -128,3 +130,41 @@ def test_adam_errors():
         Adam([])
     with pytest.raises(TypeError, match=r"parameters\[0\]"):
         Adam([np.ones(2)])
+
+
+# ---- block-wise updates (optimizers.row_blocks) ---------------------------------------------
+
+@settings(max_examples=50)
+@given(shape=st.lists(st.integers(1, 40), min_size=0, max_size=3).map(tuple),
+       block=st.integers(1, 300))
+def test_row_blocks_cover_every_row_once(shape, block):
+    from numpyae.optimizers import row_blocks
+    covered = np.zeros(shape[0] if shape else 1, dtype=int)
+    blocks = row_blocks(shape, block)
+    for rows in blocks:
+        covered[rows] += 1                        # rows is a slice, or ... for all of it
+    assert (covered == 1).all()
+    if shape and np.prod(shape) > block:
+        rows_per_block = [len(range(*r.indices(shape[0]))) for r in blocks]
+        assert max(rows_per_block) - min(rows_per_block) <= 1
+
+
+@pytest.mark.parametrize("cls,wd", [(Adam, 0.0), (Adam, 0.01), (AdamW, 0.01)])
+def test_blockwise_adam_equals_whole_array_adam_bit_for_bit(monkeypatch, cls, wd):
+    """The update in cache-sized blocks of rows gives exactly the numbers of one pass each."""
+    from numpyae import optimizers
+    rng = np.random.default_rng(5)
+    values = [rng.standard_normal(s).astype(np.float32) for s in [(37, 11), (5,), (64, 3), ()]]
+    grads = [[rng.standard_normal(v.shape).astype(np.float32) for v in values] for _ in range(4)]
+    results = []
+    for block in (10**9, 7):                         # whole arrays; blocks of a few rows
+        monkeypatch.setattr(optimizers, "BLOCK_ELEMENTS", block)
+        params = [Parameter(v.copy()) for v in values]
+        opt = cls(params, lr=0.01, weight_decay=wd)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad[...] = g
+            opt.step()
+        results.append([p.value for p in params] + opt.m + opt.v)
+    for whole, blocked in zip(*results):
+        np.testing.assert_array_equal(whole, blocked)

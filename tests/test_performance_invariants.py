@@ -331,6 +331,30 @@ def test_all_finite_agrees_with_isfinite(values, expected):
         assert all_finite(arr) == bool(np.isfinite(arr).all())
 
 
+@settings(max_examples=40)
+@given(n=st.integers(1, 3000), seed=st.integers(0, 2**16),
+       bad=st.sampled_from([None, np.nan, np.inf, -np.inf, 1e20, -3e38]),
+       dtype=st.sampled_from([np.float32, np.float64]), order=st.sampled_from(["C", "strided"]))
+def test_all_finite_matches_isfinite_on_any_layout(n, seed, bad, dtype, order):
+    """Contiguous float arrays take the dot-product path (x.x), others the sum: both must
+    agree with np.isfinite everywhere, including finite values whose squares overflow."""
+    rng = np.random.default_rng(seed)
+    arr = rng.standard_normal(2 * n).astype(dtype)
+    pos = int(rng.integers(0, 2 * n))
+    if bad is not None:
+        arr[pos] = bad
+    if order == "strided":
+        arr = arr[pos % 2::2]                 # every other entry, the bad one among them
+    else:
+        arr = arr.reshape(2, n)
+    assert all_finite(arr) == bool(np.isfinite(arr).all())
+
+
+def test_all_finite_on_integers_and_empty_arrays():
+    assert all_finite(np.arange(10))
+    assert all_finite(np.zeros((0, 3), dtype=np.float32))
+
+
 def test_fit_without_shuffle_trains_on_views_of_the_data():
     rng = np.random.default_rng(7)
     X = rng.random((10, 6), dtype=np.float32)

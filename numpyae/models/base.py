@@ -13,7 +13,7 @@ import copy
 import numpy as np
 
 from ..parameter import unique
-from .._validation import check_array, check_labels, check_positive_int
+from .._validation import all_finite, check_array, check_labels, check_positive_int
 
 
 class Model:
@@ -153,7 +153,7 @@ def guarded_update(optimizer, named):
         np.copyto(b, p.value)
     optimizer.step()
     for b, (name, p) in zip(backup, named):
-        if not np.isfinite(p.value).all():
+        if not all_finite(p.value):
             for b2, (_, p2) in zip(backup, named):
                 np.copyto(p2.value, b2)
             raise NonFiniteError(f"the optimizer step overflowed parameter {name} to inf/NaN "
@@ -165,5 +165,5 @@ def check_finite_step(terms, named_parameters):
         if not np.isfinite(v):
             raise NonFiniteError(f"loss term {k!r} is {v}")
     for name, p in named_parameters:
-        if not np.isfinite(p.grad).all():
+        if not all_finite(p.grad):
             raise NonFiniteError(f"gradient of {name} contains NaN or inf")
