@@ -24,9 +24,6 @@ Speed notes (what the hot path does, and why):
   * Elementwise work is done in place on those new arrays (``a = x @ W; a += b``) so that no
     second (batch, n_out) temporary is made, and the activation's chain-rule step is fused
     (Activation.backward) and uses the cached output y where that is cheaper.
-  * Parameter gradients go through Parameter.add_matmul (grad += a @ b): right after
-    zero_grad the product is written straight into the zeroed grad, with no (n_in, n_out)
-    temporary and no second pass; any other time it is added as usual.
 """
 from __future__ import annotations
 
@@ -179,8 +176,8 @@ class Dense(Layer):
         return da @ self.W.value.T if input_grad else None
 
     def _accumulate(self, da):
-        self.W.add_matmul(self.x.T, da)        # W.grad += x^T da (Parameter.add_matmul)
-        self.b.add_matmul(_batch_ones(self, da), da)   # b.grad += sum over the batch of da
+        self.W.grad += self.x.T @ da
+        self.b.grad += _batch_ones(self, da) @ da     # sum over the batch of da, as 1^T da
 
     def get_config(self, ctx):
         return {"n_in": self.n_in, "n_out": self.n_out,
@@ -242,8 +239,8 @@ class TiedDense(Layer):
 
     def _accumulate(self, dy):
         da = _activation_backward(self, dy)
-        self.source.W.add_matmul(da.T, self.x)  # W_s.grad += da^T x
-        self.b.add_matmul(_batch_ones(self, da), da)   # b.grad += sum over the batch of da
+        self.source.W.grad += da.T @ self.x
+        self.b.grad += _batch_ones(self, da) @ da     # sum over the batch of da, as 1^T da
         return da
 
     def get_config(self, ctx):
