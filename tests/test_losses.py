@@ -99,3 +99,20 @@ def test_loss_errors():
         SoftmaxCrossEntropy().forward(np.zeros((2, 3)), np.array([0.5, 1.0]))
     with pytest.raises(ValueError, match="loss must be one of"):
         get_loss("l7")
+
+
+@settings(max_examples=50)
+@given(data=st.data(), shape=st.tuples(st.integers(1, 4), st.integers(1, 5)),
+       reduction=st.sampled_from(["mean", "sum"]), per_feature=st.booleans())
+def test_gaussian_nll_gradients_for_output_and_log_variance(data, shape, reduction, per_feature):
+    """dL/do and dL/ds (s fixed, or a learned per-feature log-variance broadcast over the batch)."""
+    from numpyae.losses import GaussianNLL
+    out, tgt = data.draw(arrays(shape)), data.draw(arrays(shape))
+    loss = GaussianNLL(reduction, logvar=0.3)
+    s = data.draw(arrays((shape[1],), -2, 2)) if per_feature else None
+    f = lambda: loss.forward(out, tgt, s)
+    f()
+    assert check_gradient(f, out, loss.backward()).max_error <= 1e-7
+    if per_feature:
+        f()
+        assert check_gradient(f, s, loss.backward_logvar()).max_error <= 1e-7
