@@ -42,6 +42,20 @@ def _fit(model, X_tr, X_va, args):
                validation_data=(X_va,), seed=args.seed, progress=not args.quiet)
 
 
+def _against_vanilla(name, model, vanilla, X_tr, X_va, args, figure):
+    """Train `model` and its unregularized twin `vanilla` alike, save `model` in a new run folder
+    and draw figure(m, label) for each into <run>/<figure file>_<label>.png. Returns the run."""
+    from .cli import _run_dir, _save_figure
+    _fit(model, X_tr, X_va, args)
+    _fit(vanilla, X_tr, X_va, args)
+    run = _run_dir(args.out, name)
+    model.save(os.path.join(run, "model.npz"))
+    for label, m in ((name, model), ("vanilla", vanilla)):
+        fig, stem = figure(m, label)
+        _save_figure(fig, os.path.join(run, f"{stem}_{label}.png"))
+    return run
+
+
 def _mse(a, b):
     return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
 
@@ -103,7 +117,6 @@ def train_sparse(args):
 
 def train_denoising(args):
     """Masking noise 0.3 on digits: denoising vs vanilla autoencoder, same size and budget."""
-    from .cli import _run_dir, _save_figure
     from .corruption import MaskingNoise
     from .models.autoencoder import DenoisingAutoencoder
     from .plotting import plot_reconstructions
@@ -114,20 +127,16 @@ def train_denoising(args):
     dae = DenoisingAutoencoder(sizes, noise="masking", level=p, noise_seed=args.seed + 1,
                                rng=args.seed)
     vanilla = DenoisingAutoencoder(sizes, noise="masking", level=0.0, rng=args.seed)
-    _fit(dae, X_tr, X_va, args)
-    _fit(vanilla, X_tr, X_va, args)
     noise = MaskingNoise(p, rng=args.seed + 1000)  # a fixed corruption of the held-out set
     X_noisy = noise.forward(X_va, training=True)
-    rows = []
-    for name, m in (("denoising", dae), ("vanilla", vanilla)):
-        rows.append((name, _mse(m.reconstruct(X_noisy), X_va), _mse(m.reconstruct(X_va), X_va)))
-    run = _run_dir(args.out, "denoising")
-    dae.save(os.path.join(run, "model.npz"))
-    for name, m in (("denoising", dae), ("vanilla", vanilla)):
-        _save_figure(plot_reconstructions(X_va[:12], m.reconstruct(X_noisy[:12]), X_noisy[:12],
-                                          n=12, title=f"{name} autoencoder on masked digits "
-                                                      f"(p={p})"),
-                     os.path.join(run, f"reconstructions_{name}.png"))
+    run = _against_vanilla(
+        "denoising", dae, vanilla, X_tr, X_va, args,
+        lambda m, label: (plot_reconstructions(X_va[:12], m.reconstruct(X_noisy[:12]),
+                                               X_noisy[:12], n=12,
+                                               title=f"{label} autoencoder on masked digits "
+                                                     f"(p={p})"), "reconstructions"))
+    rows = [(name, _mse(m.reconstruct(X_noisy), X_va), _mse(m.reconstruct(X_va), X_va))
+            for name, m in (("denoising", dae), ("vanilla", vanilla))]
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}; masking noise p={p}")
     print(f"models: {'-'.join(map(str, sizes + sizes[-2::-1]))} sigmoid, BCE, {args.epochs} epochs "
           f"each, same initialization; the denoising one trains on masked inputs")
@@ -144,7 +153,6 @@ def train_denoising(args):
 
 def train_contractive(args):
     """Contractive vs vanilla autoencoder on digits: mean ||J||_F on held-out inputs."""
-    from .cli import _run_dir, _save_figure
     from .metrics import jacobian_frobenius_norm
     from .models.autoencoder import ContractiveAutoencoder
     from .plotting import plot_filters
@@ -153,17 +161,13 @@ def train_contractive(args):
     sizes, lam = [64, 32], args.lam
     cae = ContractiveAutoencoder(sizes, lam=lam, rng=args.seed)
     vanilla = ContractiveAutoencoder(sizes, lam=0.0, rng=args.seed)
-    _fit(cae, X_tr, X_va, args)
-    _fit(vanilla, X_tr, X_va, args)
-    rows = []
-    for name, m in (("contractive", cae), ("vanilla", vanilla)):
-        J = jacobian_frobenius_norm(m.encoder, X_va)
-        rows.append((name, J.mean(), _mse(m.reconstruct(X_va), X_va)))
-    run = _run_dir(args.out, "contractive")
-    cae.save(os.path.join(run, "model.npz"))
-    for name, m in (("contractive", cae), ("vanilla", vanilla)):
-        _save_figure(plot_filters(m.encoder.layers[0].W.value, shape, title=f"{name} filters"),
-                     os.path.join(run, f"filters_{name}.png"))
+    run = _against_vanilla(
+        "contractive", cae, vanilla, X_tr, X_va, args,
+        lambda m, label: (plot_filters(m.encoder.layers[0].W.value, shape,
+                                       title=f"{label} filters"), "filters"))
+    rows = [(name, jacobian_frobenius_norm(m.encoder, X_va).mean(),
+             _mse(m.reconstruct(X_va), X_va))
+            for name, m in (("contractive", cae), ("vanilla", vanilla))]
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
     print(f"models: 64-32-64 sigmoid, tied weights, BCE summed over pixels, {args.epochs} epochs "
           f"each, same initialization; contractive lam={lam}, vanilla lam=0")
