@@ -13,7 +13,7 @@ every number printed is a median over repetitions):
 1. One epoch of the same autoencoder in each library: 784-256-64-256-784, relu hidden layers,
    sigmoid output (identity for scikit-learn's MLPRegressor, which has no sigmoid output), MSE,
    Adam with learning rate 1e-3, float32, 60,000 examples of MNIST shape (real MNIST when
-   numpyae.datasets.load_mnist finds it on disk, else uniform random data of that shape), batch
+   numpyae.data.datasets.load_mnist finds it on disk, else uniform random data of that shape), batch
    sizes 64, 256 and 1024. PyTorch runs with as many threads as NumPy's BLAS has.
 2. The machine's float32 matmul rate (a 2048 x 2048 square matmul, timed in the same rotation)
    and the share of it numpyae's epoch attains: 6 x examples x sum(n_in * n_out) floating-point
@@ -55,7 +55,7 @@ VAE_SIZES = (784, 400, 20)
 
 def load_data(n, seed):
     """(n, 784) float32 in [0, 1]: MNIST's training images if numpyae can load them from disk."""
-    loader = getattr(numpyae.datasets, "load_mnist", None)
+    loader = getattr(numpyae.data.datasets, "load_mnist", None)
     if loader is not None:
         try:
             X = loader("train", download=False)[0]

@@ -1,52 +1,71 @@
-"""numpyae: autoencoders in pure NumPy with hand-derived, gradient-checked backward passes."""
-from .activations import get_activation
-from .datasets import (load_dataset, load_digits, load_fashion_mnist, load_mnist,
-                       train_validation_split)
-from .gradcheck import (check_directional, check_gradient, check_layer, check_model, numerical_gradient,
-                        relative_error)
-from .io import ModelFileError, load
-from .layers import Dense, Layer, Sequential, TiedDense
-from .losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy, get_loss
-from .models import Autoencoder, Model, NonFiniteError, mlp_autoencoder
-from .optimizers import SGD, Adam, AdamW
-from .parameter import Parameter
-from .training import Callback, EarlyStopping, History, fit
-from .trace import Trace, trace_backprop
-from .losses import GaussianNLL
-from .models import (AAE, CVAE, VAE, AAEPhase, KLTerm, PhaseOptimizers, mlp_aae, mlp_cvae,
-                     mlp_vae)
-from .priors import GaussianMixture, StandardGaussian, mmd2, prior_distance
-from .models import Classifier, mlp_classifier
-from .pca import PCA, linear_autoencoder, pca_subspace_angles, principal_angles
-from .pretraining import greedy_pretrain, pretrain_and_finetune, stack_autoencoders
+"""numpyae: autoencoders in pure NumPy with hand-derived, gradient-checked backward passes.
 
-# regularized autoencoders (issue 3)
-from .corruption import GaussianNoise, MaskingNoise, SaltAndPepper
-from .datasets import load_patches
-from .layers import TopK
-from .models import ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
-from .penalties import Contractive, KLSparsity, L1Activity, WeightDecay
-from .preprocessing import ZCAWhitening
+The package is layered (ARCHITECTURE.md): core, then nn and data, models, io and teaching,
+training, analysis, and the command-line apps at the top. Everything a user needs is
+re-exported here, grouped as below.
+"""
+# nn: parameters, layers, activations, losses, penalties, corruption, priors, optimizers
+from .nn.parameter import Parameter
+from .nn.activations import get_activation
+from .nn.layers import Dense, Layer, Sequential, TiedDense, TopK
+from .nn.losses import MSE, BinaryCrossEntropy, GaussianNLL, SoftmaxCrossEntropy, get_loss
+from .nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+from .nn.corruption import GaussianNoise, MaskingNoise, SaltAndPepper
+from .nn.priors import GaussianMixture, StandardGaussian
+from .nn.optimizers import SGD, Adam, AdamW
+
+# models
+from .models import (AAE, CVAE, VAE, AAEPhase, Autoencoder, Classifier, ContractiveAutoencoder,
+                     DenoisingAutoencoder, KLTerm, Model, NonFiniteError, PhaseOptimizers,
+                     SparseAutoencoder, mlp_aae, mlp_autoencoder, mlp_classifier, mlp_cvae, mlp_vae)
+from .models.autoencoder import linear_autoencoder, stack_autoencoders
+
+# persistence
+from .io import ModelFileError, load, save
+
+# training
+from .training.fit import Callback, EarlyStopping, History, fit
+from .training.pretraining import greedy_pretrain, pretrain_and_finetune
+
+# teaching
+from .teaching.gradcheck import (check_directional, check_gradient, check_layer, check_model,
+                                 numerical_gradient, relative_error)
+from .teaching.trace import Trace, trace_backprop
+from .teaching import exercises
+
+# data
+from .data.datasets import (load_dataset, load_digits, load_fashion_mnist, load_mnist,
+                            load_patches, train_validation_split)
+from .data.preprocessing import ZCAWhitening
+
+# analysis
+from .analysis.pca import PCA, pca_subspace_angles, principal_angles
+from .analysis.metrics import mmd2, prior_distance
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adam", "AdamW", "Autoencoder", "BinaryCrossEntropy", "Callback", "Dense", "EarlyStopping",
-    "History", "Layer", "MSE", "Model", "ModelFileError", "NonFiniteError", "Parameter", "SGD",
-    "Sequential", "TiedDense", "SoftmaxCrossEntropy", "check_directional", "check_gradient", "check_layer", "check_model",
-    "fit", "get_activation", "get_loss", "load", "load_digits", "mlp_autoencoder",
-    "numerical_gradient", "relative_error", "train_validation_split",
-    "Trace", "trace_backprop",
-    "load_dataset", "load_mnist", "load_fashion_mnist",
-    # issue 3
-    "Contractive", "ContractiveAutoencoder", "DenoisingAutoencoder", "GaussianNoise", "KLSparsity",
-    "L1Activity", "MaskingNoise", "SaltAndPepper", "SparseAutoencoder", "TopK", "WeightDecay",
-    "ZCAWhitening", "load_patches",
+    # nn
+    "Parameter", "get_activation", "Dense", "Layer", "Sequential", "TiedDense", "TopK",
+    "MSE", "BinaryCrossEntropy", "GaussianNLL", "SoftmaxCrossEntropy", "get_loss",
+    "Contractive", "KLSparsity", "L1Activity", "WeightDecay",
+    "GaussianNoise", "MaskingNoise", "SaltAndPepper", "GaussianMixture", "StandardGaussian",
+    "SGD", "Adam", "AdamW",
+    # models
+    "Model", "NonFiniteError", "Autoencoder", "mlp_autoencoder", "DenoisingAutoencoder",
+    "SparseAutoencoder", "ContractiveAutoencoder", "linear_autoencoder", "stack_autoencoders",
+    "VAE", "CVAE", "KLTerm", "mlp_vae", "mlp_cvae", "AAE", "AAEPhase", "PhaseOptimizers",
+    "mlp_aae", "Classifier", "mlp_classifier",
+    # persistence
+    "ModelFileError", "load", "save",
+    # training
+    "Callback", "EarlyStopping", "History", "fit", "greedy_pretrain", "pretrain_and_finetune",
+    # teaching
+    "check_directional", "check_gradient", "check_layer", "check_model", "numerical_gradient",
+    "relative_error", "Trace", "trace_backprop", "exercises",
+    # data
+    "load_dataset", "load_digits", "load_fashion_mnist", "load_mnist", "load_patches",
+    "train_validation_split", "ZCAWhitening",
+    # analysis
+    "PCA", "pca_subspace_angles", "principal_angles", "mmd2", "prior_distance",
 ]
-__all__ += [
-    "AAE", "AAEPhase", "CVAE", "GaussianMixture", "GaussianNLL", "KLTerm", "PhaseOptimizers",
-    "StandardGaussian", "VAE", "mlp_aae", "mlp_cvae", "mlp_vae", "mmd2", "prior_distance",
-]
-__all__ += ["Classifier", "PCA", "greedy_pretrain", "linear_autoencoder", "mlp_classifier",
-            "pca_subspace_angles", "pretrain_and_finetune", "principal_angles",
-            "stack_autoencoders"]

@@ -1,3 +1,4 @@
+import numpyae
 """Adversarial autoencoder and priors: each phase's gradients, the three-optimizer step,
 optimizer state, priors and the closeness statistic, save/load, validation, a short training."""
 import math
@@ -8,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numpyae as nae
-from numpyae.gradcheck import check_model
-from numpyae.layers import Dense, Sequential
+from numpyae.teaching.gradcheck import check_model
+from numpyae.nn.layers import Dense, Sequential
 from numpyae.models import AAE, AAEPhase, PhaseOptimizers, mlp_aae
-from numpyae.priors import GaussianMixture, StandardGaussian, get_prior, mmd2, prior_distance
+from numpyae.analysis.metrics import mmd2, prior_distance
+from numpyae.nn.priors import GaussianMixture, StandardGaussian, get_prior
 
 TOL = 1e-7
 PHASES = ("reconstruction", "discriminator", "generator")
@@ -45,7 +47,7 @@ def test_mse_reconstruction_phase_gradients():
 
 
 def test_gradcheck_cli_covers_aae_phases():
-    from numpyae.catalog import GRADCHECK_CASES
+    from numpyae.teaching.cases import GRADCHECK_CASES
     aae_cases = [n for n in GRADCHECK_CASES if n.startswith("aae")]
     assert {p for p in PHASES if any(p in n for n in aae_cases)} == set(PHASES)
     for name in aae_cases:
@@ -165,7 +167,7 @@ def test_mmd_separates_distributions():
 
 def test_save_load_roundtrip(tmp_path):
     model = mlp_aae([6, 5, 2], discriminator=(4,), prior="mixture", seed=0)
-    other = nae.load(model.save(tmp_path / "aae.npz"))
+    other = nae.load(numpyae.save(model, tmp_path / "aae.npz"))
     assert isinstance(other, AAE) and isinstance(other.prior, GaussianMixture)
     X = unit_inputs(0).astype(np.float32)
     np.testing.assert_array_equal(model.reconstruct(X), other.reconstruct(X))
@@ -191,7 +193,7 @@ def test_bad_arguments_are_named():
 
 
 def test_cli_aae_mixture(tmp_path, capsys):
-    from numpyae.cli import main
+    from numpyae.apps.cli import main
     code = main(["train", "--model", "aae", "--prior", "mixture", "--epochs", "3", "--quiet",
                  "--out", str(tmp_path)])
     out = capsys.readouterr().out

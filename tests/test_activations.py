@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numpyae.activations import ACTIVATIONS, get_activation, stable_sigmoid
-from numpyae.gradcheck import check_gradient
+from numpyae.nn.activations import ACTIVATIONS, get_activation, stable_sigmoid
+from numpyae.teaching.gradcheck import check_gradient
 
 from helpers import arrays, away_from_zero
 

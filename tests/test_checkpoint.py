@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import numpyae
-import numpyae.io
+import numpyae.io.files
 from numpyae import SGD, Adam, Callback, ModelFileError, fit, mlp_autoencoder
-from numpyae.io import read_checkpoint
+from numpyae.io.files import read_checkpoint
 
 
 class Interrupt(Exception):
@@ -23,7 +23,7 @@ class StopAt(Callback):
             raise Interrupt
 
 
-@numpyae.io.register
+@numpyae.core.registry.register
 class NoisyModel(numpyae.Autoencoder):
     """An autoencoder that holds its own Generator and corrupts inputs with it while training,
     so the checkpoint must carry the model's RNG state as well as fit()'s."""
@@ -156,7 +156,7 @@ def test_resume_refuses_a_mismatch(tmp_path):
     with pytest.raises(ModelFileError, match="different architecture|random generator"):
         fit(model, X, opt, resume=ck, **KW)
     plain = tmp_path / "plain.npz"
-    model.save(plain)
+    numpyae.save(model, plain)
     with pytest.raises(ModelFileError, match="not a training checkpoint"):
         read_checkpoint(plain)
 

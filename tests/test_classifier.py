@@ -96,12 +96,12 @@ def test_trains_on_digits_and_round_trips(tmp_path):
     after = clf.evaluate(X, y)
     assert after["loss"] < before["loss"] / 3
     assert clf.score(X, y) > 0.9
-    path = clf.save(tmp_path / "clf.npz")
+    path = numpyae.save(clf, tmp_path / "clf.npz")
     loaded = numpyae.load(path)
     assert isinstance(loaded, Classifier)
     np.testing.assert_array_equal(loaded.logits(X), clf.logits(X))
     logreg = Classifier(Sequential([]), Dense(64, 10, rng=0), freeze_encoder=True)
-    loaded = numpyae.load(logreg.save(tmp_path / "logreg.npz"))
+    loaded = numpyae.load(numpyae.save(logreg, tmp_path / "logreg.npz"))
     assert loaded.freeze_encoder and loaded.input_dim == 64
     np.testing.assert_array_equal(loaded.predict_proba(X), logreg.predict_proba(X))
 

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 import numpyae
-from numpyae.cli import main
+from numpyae.apps.cli import main
 
 
 def test_gradcheck_command_passes(capsys):

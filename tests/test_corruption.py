@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import numpyae
-from numpyae.corruption import (GaussianNoise, MaskingNoise, SaltAndPepper, get_corruption)
-from numpyae.gradcheck import check_layer
+from numpyae.nn.corruption import (GaussianNoise, MaskingNoise, SaltAndPepper, get_corruption)
+from numpyae.teaching.gradcheck import check_layer
 
 
 def _x(seed=0, shape=(200, 30)):
@@ -101,7 +101,7 @@ def test_model_loss_is_against_the_clean_input():
 def test_corruption_round_trips_through_save_load(tmp_path):
     for c in (GaussianNoise(0.2, rng=4), MaskingNoise(0.3), SaltAndPepper(0.2, low=-1, high=2)):
         model = numpyae.mlp_autoencoder([6, 3], rng=0, corruption=c)
-        model.save(tmp_path / "m.npz")
+        numpyae.save(model, tmp_path / "m.npz")
         back = numpyae.load(tmp_path / "m.npz")
         assert type(back.corruption) is type(c)
         assert repr(back.corruption) == repr(c)

@@ -13,8 +13,8 @@ import threading
 import numpy as np
 import pytest
 
-from numpyae import datasets as ds
-from numpyae.datasets import (ChecksumError, DatasetError, DatasetUnavailableError, load_dataset,
+from numpyae.data import datasets as ds
+from numpyae.data.datasets import (ChecksumError, DatasetError, DatasetUnavailableError, load_dataset,
                               load_digits, load_idx_dataset, load_mnist, read_idx,
                               train_validation_split)
 
@@ -300,7 +300,7 @@ def test_load_dataset_never_hides_corruption(tmp_path):
 # ---- the CLI's --dataset ---------------------------------------------------------------------
 
 def test_cli_falls_back_to_digits_with_a_message(tmp_path, capsys):
-    from numpyae import cli
+    from numpyae.apps import cli
     code = cli.main(["train", "--dataset", "fashion-mnist", "--offline", "--data-dir",
                      str(tmp_path / "none"), "--epochs", "1", "--quiet", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
@@ -311,7 +311,7 @@ def test_cli_falls_back_to_digits_with_a_message(tmp_path, capsys):
 
 
 def test_cli_trains_on_mnist_files_and_resumes(tmp_path, capsys):
-    from numpyae import cli
+    from numpyae.apps import cli
     make_split(tmp_path / "mnist", rows=28, cols=28, n=40)
     ck = tmp_path / "ck.npz"
     args = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "mnist"), "--epochs", "2",
@@ -320,14 +320,14 @@ def test_cli_trains_on_mnist_files_and_resumes(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "784-256-32-256-784" in out and "32 train / 8 validation images (mnist)" in out
     assert err == ""
-    from numpyae.io import read_checkpoint
+    from numpyae.io.files import read_checkpoint
     assert read_checkpoint(ck).epoch == 2
     assert cli.main(args[:-2] + ["--epochs", "3", "--resume", str(ck)]) == 0
     assert "after 3 epochs" in capsys.readouterr().out
 
 
 def test_cli_generative_trainers_take_the_dataset(tmp_path, capsys):
-    from numpyae import cli
+    from numpyae.apps import cli
     make_split(tmp_path / "mnist", rows=28, cols=28, n=30)
     cli.main(["train", "--model", "aae", "--dataset", "mnist", "--data-dir", str(tmp_path / "mnist"),
               "--epochs", "1", "--quiet", "--out", str(tmp_path), "--latent", "2"])

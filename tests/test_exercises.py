@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from numpyae import exercises
-from numpyae.exercises import EXERCISES, check, describe, expected_outputs, list_exercises, reference
-from numpyae.exercises.catalog import ADAM_DEFAULTS
+from numpyae.teaching.exercises import EXERCISES, check, describe, expected_outputs, list_exercises, reference
+from numpyae.teaching.exercises.catalog import ADAM_DEFAULTS
 
 REQUIRED = {"sigmoid_backward", "relu_backward", "dense_backward", "mse_grad", "bce_with_logits_grad",
             "softmax_cross_entropy_grad", "kl_sparsity_grad", "contractive_penalty_grad",
@@ -33,7 +33,7 @@ def test_reference_solutions_pass(name, capsys):
 def test_reference_matches_library_implementations():
     """The self-contained references agree with numpyae's own layers and losses."""
     from numpyae import Dense, MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
-    from numpyae.activations import ReLU, Sigmoid
+    from numpyae.nn.activations import ReLU, Sigmoid
     rng = np.random.default_rng(0)
     a, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     np.testing.assert_allclose(reference("sigmoid_backward")(a, dy),

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from numpyae import Dense, check_directional, check_gradient, check_layer, check_model, mlp_autoencoder
-from numpyae.gradcheck import FrozenRandomness, GradcheckReport, numerical_gradient, relative_error
-from numpyae.io import register
-from numpyae.layers import Layer
+from numpyae.teaching.gradcheck import FrozenRandomness, GradcheckReport, numerical_gradient, relative_error
+from numpyae.core.registry import register
+from numpyae.nn.layers import Layer
 
 
 def test_numerical_gradient_of_a_cubic_is_exact_to_round_off():

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 import numpyae
-import numpyae.io as nio
+import numpyae.io.files as nio
 from numpyae import ModelFileError, mlp_autoencoder
 
 
 def model_file(tmp_path, name="m.npz", **kw):
     model = mlp_autoencoder([6, 4, 3], rng=0, **kw)
     path = tmp_path / name
-    model.save(path)
+    numpyae.save(model, path)
     return model, path
 
 
@@ -209,19 +209,19 @@ def test_interrupted_save_leaves_old_file_intact(tmp_path, monkeypatch):
 
     monkeypatch.setattr(nio.np, "savez", dies_midway)
     with pytest.raises(KeyboardInterrupt):
-        new.save(path)
+        numpyae.save(new, path)
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.npz"]  # no temporary left behind
     X = np.random.default_rng(0).random((3, 6))
     np.testing.assert_array_equal(numpyae.load(path).reconstruct(X), old.reconstruct(X))
-    new.save(path)  # and a save that completes replaces it
+    numpyae.save(new, path)  # and a save that completes replaces it
     np.testing.assert_array_equal(numpyae.load(path).reconstruct(X), new.reconstruct(X))
 
 
 def test_interrupted_checkpoint_keeps_previous_checkpoint(tmp_path, monkeypatch):
     from numpyae import Adam, fit
-    from numpyae.io import read_checkpoint
+    from numpyae.io.files import read_checkpoint
     X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
     model = mlp_autoencoder([6, 4, 3], rng=0)
     ck = tmp_path / "c.npz"

@@ -4,7 +4,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numpyae import Dense, Sequential, TiedDense, check_layer
-from numpyae.layers import input_dim, output_dim
+from numpyae.nn.layers import input_dim, output_dim
 
 from helpers import arrays, away_from_zero
 

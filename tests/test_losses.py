@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numpyae.gradcheck import check_gradient
-from numpyae.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy, get_loss
+from numpyae.teaching.gradcheck import check_gradient
+from numpyae.nn.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy, get_loss
 
 from helpers import arrays
 
@@ -106,7 +106,7 @@ def test_loss_errors():
        reduction=st.sampled_from(["mean", "sum"]), per_feature=st.booleans())
 def test_gaussian_nll_gradients_for_output_and_log_variance(data, shape, reduction, per_feature):
     """dL/do and dL/ds (s fixed, or a learned per-feature log-variance broadcast over the batch)."""
-    from numpyae.losses import GaussianNLL
+    from numpyae.nn.losses import GaussianNLL
     out, tgt = data.draw(arrays(shape)), data.draw(arrays(shape))
     loss = GaussianNLL(reduction, logvar=0.3)
     s = data.draw(arrays((shape[1],), -2, 2)) if per_feature else None

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import numpyae
-from numpyae.metrics import encoder_jacobian, jacobian_frobenius_norm, localization_score
+from numpyae.analysis.metrics import encoder_jacobian, jacobian_frobenius_norm, localization_score
 
 
 def test_localization_score_extremes():
@@ -50,7 +50,7 @@ def test_encoder_jacobian_matches_finite_differences(tied):
 
 
 def test_one_layer_contractive_penalty_equals_mean_squared_jacobian_norm():
-    from numpyae.penalties import Contractive
+    from numpyae.nn.penalties import Contractive
     model = numpyae.mlp_autoencoder([6, 4], activation="sigmoid", code_activation="softplus",
                                     loss="mse", rng=1, dtype=np.float64,
                                     penalties=[Contractive(2.0)])
@@ -61,6 +61,6 @@ def test_one_layer_contractive_penalty_equals_mean_squared_jacobian_norm():
 
 
 def test_encoder_jacobian_refuses_other_layers():
-    from numpyae.layers import Dense, Sequential, TopK
+    from numpyae.nn.layers import Dense, Sequential, TopK
     with pytest.raises(TypeError, match="Dense and TiedDense"):
         encoder_jacobian(Sequential([Dense(4, 3), TopK(1)]), np.zeros((2, 4)))

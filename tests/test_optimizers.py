@@ -138,7 +138,7 @@ def test_adam_errors():
 @given(shape=st.lists(st.integers(1, 40), min_size=0, max_size=3).map(tuple),
        block=st.integers(1, 300))
 def test_row_blocks_cover_every_row_once(shape, block):
-    from numpyae.optimizers import row_blocks
+    from numpyae.nn.optimizers import row_blocks
     covered = np.zeros(shape[0] if shape else 1, dtype=int)
     blocks = row_blocks(shape, block)
     for rows in blocks:
@@ -152,7 +152,7 @@ def test_row_blocks_cover_every_row_once(shape, block):
 @pytest.mark.parametrize("cls,wd", [(Adam, 0.0), (Adam, 0.01), (AdamW, 0.01)])
 def test_blockwise_adam_equals_whole_array_adam_bit_for_bit(monkeypatch, cls, wd):
     """The update in cache-sized blocks of rows gives exactly the numbers of one pass each."""
-    from numpyae import optimizers
+    from numpyae.nn import optimizers
     rng = np.random.default_rng(5)
     values = [rng.standard_normal(s).astype(np.float32) for s in [(37, 11), (5,), (64, 3), ()]]
     grads = [[rng.standard_normal(v.shape).astype(np.float32) for v in values] for _ in range(4)]

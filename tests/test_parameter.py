@@ -4,7 +4,7 @@ import copy
 import numpy as np
 
 from numpyae import Dense, TiedDense
-from numpyae.parameter import Parameter
+from numpyae.nn.parameter import Parameter
 
 
 def test_zero_grad_really_zeroes_the_array_callers_hold():

@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from numpyae import Adam, fit, load_digits, mlp_autoencoder
-from numpyae.pca import (PCA, decoder_subspace, linear_autoencoder, pca_subspace_angles,
-                         principal_angles)
+from numpyae.analysis.pca import PCA, decoder_subspace, pca_subspace_angles, principal_angles
+from numpyae.models.autoencoder import linear_autoencoder
 
 
 def test_pca_matches_the_covariance_eigendecomposition():

@@ -3,9 +3,9 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import numpyae
-from numpyae.gradcheck import check_gradient, numerical_gradient, relative_error
-from numpyae.layers import Dense, TopK
-from numpyae.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+from numpyae.teaching.gradcheck import check_gradient, numerical_gradient, relative_error
+from numpyae.nn.layers import Dense, TopK
+from numpyae.nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
 
 ACTIVATIONS = ["sigmoid", "tanh", "softplus", "relu"]
 

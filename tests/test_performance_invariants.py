@@ -14,9 +14,9 @@ from hypothesis.extra.numpy import arrays
 
 import numpyae
 from numpyae import SGD, Adam, AdamW, Dense, Sequential, TiedDense, fit, mlp_autoencoder
-from numpyae.activations import ACTIVATIONS, get_activation, stable_sigmoid
-from numpyae.layers import Layer
-from numpyae._validation import all_finite
+from numpyae.nn.activations import ACTIVATIONS, get_activation, stable_sigmoid
+from numpyae.nn.layers import Layer
+from numpyae.core.checks import all_finite
 
 ACTIVATION_NAMES = sorted(set(ACTIVATIONS) - {"linear"})
 
@@ -410,7 +410,7 @@ def test_state_of_parameters_whose_gradient_stops_never_goes_subnormal(make_opt)
 
 
 def test_flush_period_leaves_room_before_the_subnormal_range():
-    from numpyae.optimizers import FLUSH_BELOW_TINY, flush_period
+    from numpyae.nn.optimizers import FLUSH_BELOW_TINY, flush_period
     assert flush_period(0.0) is None
     for decay in (0.5, 0.9, 0.99, 0.999):
         n = flush_period(decay)
@@ -420,7 +420,7 @@ def test_flush_period_leaves_room_before_the_subnormal_range():
 # ---- the workspace --------------------------------------------------------------------------
 
 def test_workspace_reuses_only_for_the_same_shape_and_dtype():
-    from numpyae.layers import Workspace
+    from numpyae.nn.layers import Workspace
     w = Workspace()
     a = w.get("da", (4, 3), np.float32)
     assert w.get("da", (4, 3), np.float32) is a
@@ -471,7 +471,7 @@ def test_float64_dy_into_a_float32_layer_is_not_silently_rounded_in_da():
 @settings(max_examples=50)
 @given(data=st.data())
 def test_bce_fast_form_equals_logaddexp_form(reduction, data):
-    from numpyae.losses import BinaryCrossEntropy
+    from numpyae.nn.losses import BinaryCrossEntropy
     shape = data.draw(st.tuples(st.integers(1, 6), st.integers(1, 7)))
     z = data.draw(arrays(np.float64, shape, elements=st.floats(-500, 500, allow_nan=False)))
     t = data.draw(arrays(np.float64, shape, elements=st.floats(0, 1)))

@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from numpyae import History, mlp_autoencoder  # noqa: E402
-from numpyae.plotting import (interpolate, plot_activation_histogram, plot_filters,  # noqa: E402
+from numpyae.analysis.plotting import (interpolate, plot_activation_histogram, plot_filters,  # noqa: E402
                               plot_history, plot_images, plot_interpolation, plot_latent,
                               plot_manifold, plot_reconstructions, plot_samples)
 

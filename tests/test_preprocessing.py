@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from numpyae.datasets import load_patches, load_photograph
-from numpyae.preprocessing import ZCAWhitening, normalize_patches, whiten_image
+from numpyae.data.datasets import load_patches, load_photograph
+from numpyae.data.preprocessing import ZCAWhitening, normalize_patches, whiten_image
 
 
 def test_normalize_patches_follows_ufldl():

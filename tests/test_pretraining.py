@@ -3,9 +3,10 @@ import pytest
 
 import numpyae
 from numpyae import SGD, Adam, TiedDense, check_model, load_digits, mlp_autoencoder
-from numpyae.pretraining import (PretrainedStack, default_stage_builder, greedy_pretrain,
-                                 make_optimizer, plot_stage_histories, pretrain_and_finetune,
-                                 stack_autoencoders)
+from numpyae.analysis.plotting import plot_stage_histories
+from numpyae.models.autoencoder import stack_autoencoders
+from numpyae.training.pretraining import (PretrainedStack, default_stage_builder, greedy_pretrain,
+                                          make_optimizer, pretrain_and_finetune)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ def test_custom_stage_builders_tied_and_sgd(digits, tmp_path):
     assert model.decoder[0].W is model.encoder[1].W and model.decoder[1].W is model.encoder[0].W
     assert model.decoder[1].W is not result.stages[0].encoder[0].W
     np.testing.assert_array_equal(model.encode(X), result.encode(X))
-    path = model.save(tmp_path / "stacked.npz")
+    path = numpyae.save(model, tmp_path / "stacked.npz")
     loaded = numpyae.load(path)
     np.testing.assert_array_equal(loaded.reconstruct(X), model.reconstruct(X))
     assert loaded.decoder[0].W is loaded.encoder[1].W

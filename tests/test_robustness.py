@@ -29,7 +29,7 @@ import numpyae
 from numpyae import (SGD, Adam, AdamW, BinaryCrossEntropy, Callback, Dense, ModelFileError, MSE,
                      NonFiniteError, Parameter, SoftmaxCrossEntropy, fit, get_loss,
                      mlp_autoencoder, train_validation_split)
-from numpyae import datasets as ds
+from numpyae.data import datasets as ds
 
 CASES = collections.Counter()
 OUTCOMES = collections.Counter()
@@ -252,7 +252,7 @@ def test_inference(data, seed, dtype, tied, method):
     elif method == "save_load":
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "m.npz")
-            model.save(path)
+            numpyae.save(model, path)
             loaded = numpyae.load(path)
             ok, out = run("load+reconstruct", lambda: loaded.reconstruct(X),
                           None if valid else ["X"])
@@ -420,7 +420,7 @@ def saved(tmp_path_factory):
     folder = tmp_path_factory.mktemp("saved")
     model = model_for(0, tied=True)
     path = folder / "m.npz"
-    model.save(path)
+    numpyae.save(model, path)
     return model, path.read_bytes(), folder
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from numpyae import load_digits
-from numpyae.cli import main
+from numpyae.apps.cli import main
 from numpyae import mlp_autoencoder
-from numpyae.study import (LATENT_COLUMNS, LATENT_SUMMARY_COLUMNS, dead_outputs,
+from numpyae.apps.study import (LATENT_COLUMNS, LATENT_SUMMARY_COLUMNS, dead_outputs,
                            summarize_latent, format_markdown, labeled_subset, latent_size_study,
                            plot_latent_study, plot_pretraining_study, pretraining_study,
                            probe_accuracy, write_csv)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from numpyae import Dense, Sequential, mlp_autoencoder
-from numpyae.catalog import GRADCHECK_CASES
-from numpyae.cli import main
-from numpyae.layers import Layer
-from numpyae.trace import build_traceable, discover, formulas, trace_backprop
+from numpyae.teaching.cases import GRADCHECK_CASES
+from numpyae.apps.cli import main
+from numpyae.nn.layers import Layer
+from numpyae.teaching.trace import build_traceable, discover, formulas, trace_backprop
 
 
 def _tiny(rng=0, **kw):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from numpyae.cli import main
+from numpyae.apps.cli import main
 
 
 @pytest.mark.parametrize("argv, expected", [

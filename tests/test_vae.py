@@ -1,3 +1,4 @@
+import numpyae
 """VAE and CVAE: gradients (eps fixed), the KL term, likelihoods, warm-up, inference helpers,
 importance-sampled log p(x), save/load, validation, and a short training run."""
 import math
@@ -9,9 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import numpyae as nae
-from numpyae.gradcheck import check_model, numerical_gradient
-from numpyae.layers import Dense, Sequential
-from numpyae.losses import BinaryCrossEntropy, GaussianNLL
+from numpyae.teaching.gradcheck import check_model, numerical_gradient
+from numpyae.nn.layers import Dense, Sequential
+from numpyae.nn.losses import BinaryCrossEntropy, GaussianNLL
 from numpyae.models import CVAE, VAE, Bernoulli, Gaussian, KLTerm, mlp_cvae, mlp_vae
 from numpyae.models.vae import LOGVAR_MAX, LOGVAR_MIN
 
@@ -66,7 +67,7 @@ def test_cvae_loss_and_kl_gradients(seed):
 
 
 def test_gradcheck_cli_covers_vae_cvae_and_kl():
-    from numpyae.catalog import GRADCHECK_CASES
+    from numpyae.teaching.cases import GRADCHECK_CASES
     names = " ".join(GRADCHECK_CASES)
     for key in ("vae (bernoulli)", "vae KL term alone", "cvae (bernoulli)", "cvae KL term alone"):
         assert key in names
@@ -301,7 +302,7 @@ def test_save_load_roundtrip(tmp_path, build):
     model.step = 7
     if isinstance(model.likelihood, Gaussian):
         model.likelihood.u.value[:] = np.arange(6, dtype=np.float32) / 10
-    path = model.save(tmp_path / "m.npz")
+    path = numpyae.save(model, tmp_path / "m.npz")
     other = nae.load(path)
     assert type(other) is type(model)
     assert (other.beta, other.kl_warmup, other.step, other.latent_dim) == \
@@ -335,7 +336,7 @@ def test_bad_arguments_are_named():
 
 
 def test_cli_vae_writes_its_figures(tmp_path, capsys):
-    from numpyae.cli import main
+    from numpyae.apps.cli import main
     code = main(["train", "--model", "vae", "--latent", "2", "--epochs", "3", "--quiet",
                  "--iw-samples", "20", "--out", str(tmp_path)])
     out = capsys.readouterr().out
@@ -347,7 +348,7 @@ def test_cli_vae_writes_its_figures(tmp_path, capsys):
 
 
 def test_cli_cvae_writes_class_rows(tmp_path, capsys):
-    from numpyae.cli import main
+    from numpyae.apps.cli import main
     code = main(["train", "--model", "cvae", "--epochs", "3", "--quiet", "--iw-samples", "20",
                  "--out", str(tmp_path)])
     assert code == 0 and "requested class" in capsys.readouterr().out
@@ -355,7 +356,7 @@ def test_cli_cvae_writes_class_rows(tmp_path, capsys):
 
 
 def test_generative_plots():
-    from numpyae.plotting import plot_codes_over_prior, plot_image_rows, plot_latent_manifold
+    from numpyae.analysis.plotting import plot_codes_over_prior, plot_image_rows, plot_latent_manifold
     model = mlp_vae([64, 8, 2], seed=0)
     ax = plot_latent_manifold(model.decode, n=4)
     assert ax.images[0].get_array().shape == (4 * 9 + 1, 4 * 9 + 1)
@@ -375,4 +376,4 @@ def test_generative_plots():
 
 def test_numpy_integer_seed_saves(tmp_path):
     model = mlp_vae([6, 3], seed=np.int64(5))
-    assert nae.load(model.save(tmp_path / "m.npz")).seed == model.seed == 6
+    assert nae.load(numpyae.save(model, tmp_path / "m.npz")).seed == model.seed == 6

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io import register
-from ..layers import Dense, Layer, Sequential, input_dim, output_dim
-from ..losses import BinaryCrossEntropy, get_loss
-from ..optimizers import Adam, Optimizer
-from ..priors import Prior, get_prior
-from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
+from ..core.registry import register
+from ..nn.layers import Dense, Layer, Sequential, input_dim, output_dim
+from ..nn.losses import BinaryCrossEntropy, get_loss
+from ..nn.optimizers import Adam, Optimizer
+from ..nn.priors import Prior, get_prior
+from ..core.checks import check_dtype, check_positive_int, check_sizes
+from ..core.random import as_generator
 from .base import EncoderDecoder, Model, check_finite_step, guarded_update
 
 PHASES = ("reconstruction", "discriminator", "generator")
@@ -195,11 +196,6 @@ class AAE(EncoderDecoder, Model):
         """Decode n prior samples  -> (n, D)."""
         rng = self.rng if rng is None else as_generator(rng)
         return self.decode(self.prior.sample(check_positive_int(n, "n"), rng, dtype=self.dtype))
-
-    def prior_distance(self, X, *, rng=0):
-        """How close the codes of X are to the prior (priors.prior_distance)."""
-        from ..priors import prior_distance
-        return prior_distance(self.encode(X), self.prior, rng=rng)
 
     def get_config(self, ctx):
         return {"encoder": ctx.encode(self.encoder), "decoder": ctx.encode(self.decoder),

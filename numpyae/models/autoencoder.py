@@ -22,16 +22,19 @@ layer), ContractiveAutoencoder (Jacobian penalty); mlp_autoencoder(tied=True) ti
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from ..corruption import Corruption, get_corruption
-from ..io import register
-from ..layers import (Dense, Layer, Sequential, TiedDense, TopK, backward_parameters_chain,
+from ..nn.corruption import Corruption, get_corruption
+from ..core.registry import register
+from ..nn.layers import (Dense, Layer, Sequential, TiedDense, TopK, backward_parameters_chain,
                       input_dim, output_dim)
-from ..losses import MSE, get_loss
-from ..penalties import Contractive, KLSparsity, L1Activity, Penalty, WeightDecay
-from ..activations import get_activation
-from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
+from ..nn.losses import MSE, get_loss
+from ..nn.penalties import Contractive, KLSparsity, L1Activity, Penalty, WeightDecay
+from ..nn.activations import get_activation
+from ..core.checks import check_dtype, check_positive_int, check_sizes
+from ..core.random import as_generator
 from .base import EncoderDecoder, Model
 
 
@@ -201,6 +204,40 @@ def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", los
                        penalties=penalties)
 
 
+def linear_autoencoder(n_features, n_components, *, rng=None, dtype=np.float32):
+    """The undercomplete autoencoder with identity activations and MSE loss: D -> k -> D."""
+    return mlp_autoencoder([n_features, n_components], activation="identity",
+                           code_activation="identity", output_activation="identity",
+                           loss="mse", rng=rng, dtype=dtype)
+
+
+def stack_autoencoders(stages, *, copy_weights=True):
+    """One deep Autoencoder from shallow ones trained greedily (stage i encodes stage i-1's codes).
+
+        encoder = Sequential(enc_1 layers, ..., enc_k layers)
+        decoder = Sequential(dec_k layers, ..., dec_1 layers)
+        loss    = stages[0].loss   (the deep model reconstructs the data, as stage 1 did)
+
+    copy_weights=True deep-copies all stages together (tied layers stay tied to their copied
+    encoder layer) so that fine-tuning the stack leaves the stage models untouched.
+    """
+    stages = list(stages)
+    if not stages:
+        raise ValueError("stages must hold at least one Autoencoder, got none")
+    for i, s in enumerate(stages):
+        if not isinstance(s, Autoencoder):
+            raise TypeError(f"stages[{i}] must be an Autoencoder, got {type(s).__name__}")
+    for i in range(1, len(stages)):
+        if stages[i].input_dim != stages[i - 1].code_dim:
+            raise ValueError(f"stages[{i}] must take stages[{i - 1}]'s {stages[i - 1].code_dim}-d "
+                             f"codes as input, got input_dim {stages[i].input_dim}")
+    if copy_weights:
+        stages = copy.deepcopy(stages)
+    encoder = Sequential([layer for s in stages for layer in _flatten(s.encoder)])
+    decoder = Sequential([layer for s in reversed(stages) for layer in _flatten(s.decoder)])
+    return Autoencoder(encoder, decoder, stages[0].loss)
+
+
 # ---- presets ----------------------------------------------------------------------------
 
 class _Preset(Autoencoder):
@@ -330,7 +367,7 @@ class ContractiveAutoencoder(_Preset):
     def __init__(self, sizes=(64, 32), *, lam=0.1, activation="sigmoid", tied=True,
                  weight_decay=0.0, rng=None, dtype=np.float32):
         sizes = check_sizes(sizes)
-        from ..losses import BinaryCrossEntropy
+        from ..nn.losses import BinaryCrossEntropy
         base = mlp_autoencoder(sizes, activation=activation, code_activation=activation,
                                loss=BinaryCrossEntropy(reduction="sum"), tied=tied, rng=rng,
                                dtype=dtype)

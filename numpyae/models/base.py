@@ -12,8 +12,8 @@ import copy
 
 import numpy as np
 
-from ..parameter import unique
-from .._validation import all_finite, check_array, check_labels, check_positive_int
+from ..nn.parameter import unique
+from ..core.checks import all_finite, check_array, check_labels, check_positive_int
 
 
 class Model:
@@ -109,11 +109,6 @@ class Model:
             for k, v in self.forward_loss(xb, yb, training=False).items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(xb)
         return {k: v / n for k, v in totals.items()}
-
-    # ---- persistence ------------------------------------------------------------------
-    def save(self, path):
-        from ..io import save_model
-        return save_model(self, path)
 
 
 class EncoderDecoder:

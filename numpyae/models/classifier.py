@@ -26,10 +26,11 @@ import copy
 
 import numpy as np
 
-from ..io import register
-from ..layers import Dense, Layer, Sequential, input_dim, output_dim
-from ..losses import SoftmaxCrossEntropy
-from .._validation import as_generator, check_dtype, check_positive_int, check_sizes
+from ..core.registry import register
+from ..nn.layers import Dense, Layer, Sequential, input_dim, output_dim
+from ..nn.losses import SoftmaxCrossEntropy
+from ..core.checks import check_dtype, check_positive_int, check_sizes
+from ..core.random import as_generator
 from .base import Model
 
 

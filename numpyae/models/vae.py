@@ -45,13 +45,13 @@ import math
 
 import numpy as np
 
-from ..io import register
-from ..layers import Dense, Layer, Sequential, input_dim, output_dim
-from ..activations import stable_sigmoid
-from ..losses import GaussianNLL
-from ..parameter import Parameter
-from .._validation import (as_generator, check_array, check_dtype, check_nonnegative_float,
-                           check_positive_int, check_sizes)
+from ..core.registry import register
+from ..nn.layers import Dense, Layer, Sequential, input_dim, output_dim
+from ..nn.activations import stable_sigmoid
+from ..nn.losses import GaussianNLL
+from ..nn.parameter import Parameter
+from ..core.checks import check_array, check_dtype, check_nonnegative_float, check_positive_int, check_sizes
+from ..core.random import as_generator
 from .base import Model
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0

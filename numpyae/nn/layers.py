@@ -31,9 +31,10 @@ import numpy as np
 
 from .activations import get_activation
 from .initializers import default_init_for, initialize
-from .io import register
+from ..core.registry import register
 from .parameter import Parameter, unique
-from ._validation import as_generator, check_dtype, check_positive_int
+from ..core.checks import check_dtype, check_positive_int
+from ..core.random import as_generator
 
 
 class Workspace:
@@ -105,7 +106,7 @@ class Layer:
     def __call__(self, x, *, training=False):
         """forward() on user input: x is checked (2-D, real, finite, the layer's input size) and
         cast to the layer's dtype first. Models call forward() directly (already checked)."""
-        from ._validation import check_array
+        from ..core.checks import check_array
         params = self.parameters()
         dtype = params[0].value.dtype.type if params else None
         x = check_array(x, "x", ndim=2, n_features=input_dim(self), dtype=dtype)

@@ -301,7 +301,8 @@ def plot_manifold(decode, *, n=15, extent=2.5, dims=(0, 1), latent_dim=2, image_
 def plot_samples(decode, latent_dim, *, n=64, rng=None, image_shape=None, n_cols=None, ax=None,
                  title="samples from the prior"):
     """A grid of decode(z) for z ~ N(0, I) (latent_dim dimensions): a generative model's samples."""
-    from ._validation import as_generator, check_positive_int
+    from ..core.checks import check_positive_int
+    from ..core.random import as_generator
     latent_dim = check_positive_int(latent_dim, "latent_dim")
     n = check_positive_int(n, "n")
     Z = as_generator(rng).standard_normal((n, latent_dim))
@@ -377,3 +378,23 @@ def plot_interpolation(decode, z_start=None, z_end=None, *, n_steps=10, method="
     ax.axis("off")
     ax.set_title(default_title if title is None else title)
     return ax
+
+
+def plot_stage_histories(histories, *, keys=("loss", "val_loss"), fig=None):
+    """One panel per stage ("stage 1", ..., "fine-tune"): its loss curves. Returns the Figure.
+
+    histories: the dict pretrain_and_finetune returns (or a list of History objects). Stages
+    have different losses (BCE on pixels, MSE on codes), hence separate panels.
+    """
+    plt = _plt()
+    items = list(histories.items()) if isinstance(histories, dict) else \
+        [(f"stage {i + 1}", h) for i, h in enumerate(histories)]
+    if not items:
+        raise ValueError("histories must hold at least one History, got none")
+    if fig is None:
+        fig = plt.figure(figsize=(3.6 * len(items), 3.2))
+    axes = np.atleast_1d(fig.subplots(1, len(items)))
+    for ax, (name, history) in zip(axes, items):
+        plot_history(history, [k for k in keys if k in history] or None, ax=ax, title=name)
+    fig.tight_layout()
+    return fig

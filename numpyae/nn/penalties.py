@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import register
+from ..core.registry import register
 from .layers import Dense
-from ._validation import check_nonnegative_float, check_probability
+from ..core.checks import check_nonnegative_float, check_probability
 
 
 class Penalty:

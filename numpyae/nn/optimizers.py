@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from .parameter import Parameter, unique
-from ._validation import check_nonnegative_float
+from ..core.checks import check_nonnegative_float
 
 
 # ---- subnormal numbers ---------------------------------------------------------------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models.base import Model, NonFiniteError
-from ._validation import as_generator, check_positive_int, check_probability
+from ..models.base import Model, NonFiniteError
+from ..core.checks import check_positive_int, check_probability
+from ..core.random import as_generator
 
 
 class History:
@@ -222,7 +223,7 @@ def _batch(X, y, order, start, batch_size):
 
 
 def _check_callbacks_and_optimizer(model, optimizer, callbacks):
-    from .optimizers import Optimizer
+    from ..nn.optimizers import Optimizer
     if not isinstance(optimizer, Optimizer) and type(model).train_step is Model.train_step:
         raise TypeError(f"optimizer must be a numpyae Optimizer (e.g. Adam(model.parameters())), "
                         f"got {type(optimizer).__name__}")
@@ -248,7 +249,7 @@ class _Checkpointer:
         self.history, self.n = history, n
 
     def write(self, epoch):
-        from .io import save_checkpoint
+        from ..io.files import save_checkpoint
         save_checkpoint(self.path, self.model, self.optimizer, epoch=epoch,
                         history=self.history.state_dict(), generators=self.generators,
                         n_train=self.n)
@@ -256,7 +257,7 @@ class _Checkpointer:
 
 def _run_generators(rng, model):
     """The shuffling Generator first, then every Generator the model holds (fixed order)."""
-    from ._rng import generators
+    from ..core.random import generators
     return [rng] + [g for g in generators(model) if g is not rng]
 
 
@@ -265,7 +266,7 @@ def _checkpointing(model, optimizer, rng, history, n, checkpoint, checkpoint_eve
     """Restore from `resume` (in place) and set up checkpoint writing.
     Returns (epochs already done, a _Checkpointer or None)."""
     import os
-    from .io import ModelFileError, restore_checkpoint
+    from ..io.files import ModelFileError, restore_checkpoint
     every = check_positive_int(checkpoint_every, "checkpoint_every")
     for name, value in (("checkpoint", checkpoint), ("resume", resume)):
         if value is not None and (isinstance(value, bool)

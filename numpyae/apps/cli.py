@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from ..io import save
+
 
 def _run_dir(base, name):
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -43,7 +45,7 @@ def load_training_data(args):
     Returns a numpyae.datasets.LoadedDataset (unpacks as X, y; .name, .image_shape)."""
     import warnings
 
-    from .datasets import load_dataset
+    from ..data.datasets import load_dataset
     name = getattr(args, "dataset", "digits")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # printed below instead
@@ -66,8 +68,8 @@ def fit_checkpoint_kwargs(args):
 
 
 def train_vanilla(args):
-    from . import Adam, fit, mlp_autoencoder, train_validation_split
-    from .plotting import plot_history, plot_reconstructions
+    from .. import Adam, fit, mlp_autoencoder, train_validation_split
+    from ..analysis.plotting import plot_history, plot_reconstructions
 
     data = load_training_data(args)
     X, y = data
@@ -83,7 +85,7 @@ def train_vanilla(args):
     mse_va = float(np.mean((model.reconstruct(X_va) - X_va) ** 2))
     mse_start = float(np.mean((model.reconstruct(X_va) * 0 + X_va.mean(0) - X_va) ** 2))
     run = _run_dir(args.out, "autoencoder")
-    model.save(os.path.join(run, "model.npz"))
+    save(model, os.path.join(run, "model.npz"))
     _save_figure(plot_history(history, ["loss", "val_loss"], title="BCE per pixel"),
                  os.path.join(run, "loss_curve.png"))
     _save_figure(plot_reconstructions(X_va[:12], model.reconstruct(X_va[:12]), n=12,
@@ -105,7 +107,7 @@ def train_vanilla(args):
 
 def _digits_split(args):
     """--dataset (the bundled digits by default; mnist / fashion-mnist when available), split."""
-    from . import train_validation_split
+    from .. import train_validation_split
     X, y = load_training_data(args)
     X_tr, X_te, y_tr, y_te = train_validation_split(X, y, fraction=0.2, seed=args.seed)
     return X, y, X_tr, X_te, y_tr, y_te
@@ -130,9 +132,9 @@ def _vae_defaults(args):
 
 
 def train_vae(args, conditional=False):
-    from . import Adam, fit
-    from .models import mlp_cvae, mlp_vae
-    from .plotting import (plot_history, plot_image_rows, plot_images, plot_latent,
+    from .. import Adam, fit
+    from ..models import mlp_cvae, mlp_vae
+    from ..analysis.plotting import (plot_history, plot_image_rows, plot_images, plot_latent,
                            plot_latent_manifold, plot_reconstructions)
 
     X, y, X_tr, X_te, y_tr, y_te = _digits_split(args)
@@ -155,7 +157,7 @@ def train_vae(args, conditional=False):
     after = test_terms()
     logp = model.log_likelihood(X_te, yte, K=args.iw_samples, rng=args.seed)
     run = _run_dir(args.out, name)
-    model.save(os.path.join(run, "model.npz"))
+    save(model, os.path.join(run, "model.npz"))
     _save_figure(plot_history(history, ["neg_elbo", "val_neg_elbo", "val_reconstruction", "val_kl"],
                               title="negative ELBO (nats per digit)"),
                  os.path.join(run, "loss_curve.png"))
@@ -222,10 +224,10 @@ def train_cvae(args):
 
 
 def train_aae(args):
-    from . import Adam, fit, mlp_autoencoder
-    from .models import mlp_aae
-    from .plotting import plot_codes_over_prior, plot_images, plot_reconstructions
-    from .priors import prior_distance
+    from .. import Adam, fit, mlp_autoencoder
+    from ..models import mlp_aae
+    from ..analysis.plotting import plot_codes_over_prior, plot_images, plot_reconstructions
+    from ..analysis.metrics import prior_distance
 
     X, y, X_tr, X_te, y_tr, y_te = _digits_split(args)
     sizes = [X.shape[1], 128, 128, args.latent]
@@ -244,7 +246,7 @@ def train_aae(args):
     ref = prior_distance(model.prior.sample(len(X_te), args.seed + 2), model.prior,
                          rng=args.seed + 1)
     run = _run_dir(args.out, f"aae-{args.prior}")
-    model.save(os.path.join(run, "model.npz"))
+    save(model, os.path.join(run, "model.npz"))
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     prior_pts = model.prior.sample(2000, args.seed + 3)
@@ -303,12 +305,12 @@ def cmd_train(args):
 
 
 def cmd_gradcheck(args):
-    from .catalog import run_all
+    from ..teaching.cases import run_all
     return 0 if run_all(tol=args.tol, seed=args.seed) else 1
 
 
 def cmd_trace(args):
-    from .trace import build_traceable, trace_backprop, traceable_models
+    from ..teaching.trace import build_traceable, trace_backprop, traceable_models
     if args.list:
         for name in traceable_models():
             print(name)
@@ -337,7 +339,7 @@ def _positive_int(text):
 
 
 def _load_dataset(name):
-    from . import load_digits
+    from .. import load_digits
     if name == "digits":
         return load_digits()
     raise ValueError(f"--dataset must be one of ['digits'], got {name!r}")
@@ -410,7 +412,7 @@ def study_pretraining(args):
     _write_table(run, "pretraining_per_seed", per_seed, PRETRAIN_SEED_COLUMNS,
                  {"pretrained acc": ".3f", "random-init acc": ".3f"})
     _save_figure(plot_pretraining_study(per_seed), os.path.join(run, "pretraining_study.png"))
-    from .pretraining import plot_stage_histories
+    from ..analysis.plotting import plot_stage_histories
     _save_figure(plot_stage_histories(histories[seeds[0]]),
                  os.path.join(run, f"pretraining_histories_seed{seeds[0]}.png"))
     arch = "-".join(str(s) for s in [X.shape[1]] + args.hidden)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_positive_int
+from ..core.checks import check_array, check_positive_int
 
 
 class PCA:
@@ -132,14 +132,6 @@ def principal_angles(A, B):
     cos = np.clip(np.linalg.svd(M, compute_uv=False), 0.0, 1.0)     # descending -> angles ascending
     sin = np.clip(np.linalg.svd(Qa - Qb @ M, compute_uv=False), 0.0, 1.0)[::-1]  # ascending
     return np.where(cos ** 2 >= 0.5, np.arcsin(sin), np.arccos(cos))
-
-
-def linear_autoencoder(n_features, n_components, *, rng=None, dtype=np.float32):
-    """The undercomplete autoencoder with identity activations and MSE loss: D -> k -> D."""
-    from .models import mlp_autoencoder
-    return mlp_autoencoder([n_features, n_components], activation="identity",
-                           code_activation="identity", output_activation="identity",
-                           loss="mse", rng=rng, dtype=dtype)
 
 
 def decoder_subspace(model):

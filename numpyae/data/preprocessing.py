@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_nonnegative_float
+from ..core.checks import check_array, check_nonnegative_float
 
 
 def normalize_patches(patches, *, n_std=3.0, low=0.1, high=0.9):

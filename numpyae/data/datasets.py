@@ -20,7 +20,8 @@ from importlib import resources
 
 import numpy as np
 
-from ._validation import as_generator, check_array, check_probability
+from ..core.checks import check_array, check_probability
+from ..core.random import as_generator
 
 DIGITS_SHAPE = (8, 8)
 
@@ -402,7 +403,7 @@ def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, 
                mean, clip to +/- 3 standard deviations, rescale to [0.1, 0.9]
     seed       int or np.random.Generator for the patch positions
     """
-    from ._validation import check_positive_int
+    from ..core.checks import check_positive_int
     from .preprocessing import normalize_patches, whiten_image
     n = check_positive_int(n, "n")
     size = check_positive_int(size, "size")

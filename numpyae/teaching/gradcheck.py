@@ -31,8 +31,9 @@ import html
 
 import numpy as np
 
-from .parameter import unique
-from ._validation import as_generator, check_nonnegative_float
+from ..nn.parameter import unique
+from ..core.checks import check_nonnegative_float
+from ..core.random import as_generator
 
 TINY = np.finfo(np.float64).tiny
 
@@ -131,7 +132,7 @@ def default_step(order):
 
 # ---- randomness held fixed --------------------------------------------------------------
 
-from ._rng import generators as _generators  # noqa: E402  (shared with checkpoints)
+from ..core.random import generators as _generators  # noqa: E402  (shared with checkpoints)
 
 
 class FrozenRandomness:

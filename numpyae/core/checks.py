@@ -12,18 +12,6 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
-def as_generator(seed, name="rng"):
-    """Normalise an int seed, None or an np.random.Generator to a Generator."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        if seed is not None and seed < 0:
-            raise ValueError(f"{name} must be a non-negative int seed, got {seed}")
-        return np.random.default_rng(seed)
-    raise TypeError(f"{name} must be None, an int seed or an np.random.Generator, "
-                    f"got {type(seed).__name__}")
-
-
 def check_dtype(dtype, name="dtype"):
     """Return np.float32 or np.float64; anything else is refused."""
     try:

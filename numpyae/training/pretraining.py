@@ -29,11 +29,12 @@ import copy
 
 import numpy as np
 
-from .layers import Sequential
-from .models.autoencoder import Autoencoder, mlp_autoencoder
-from .optimizers import OPTIMIZERS, Optimizer
-from .training import fit
-from ._validation import as_generator, check_array, check_dtype, check_positive_int, check_sizes
+from ..nn.layers import Sequential
+from ..models.autoencoder import Autoencoder, mlp_autoencoder, stack_autoencoders
+from ..nn.optimizers import OPTIMIZERS, Optimizer
+from .fit import fit
+from ..core.checks import check_array, check_dtype, check_positive_int, check_sizes
+from ..core.random import as_generator
 
 
 def default_stage_builder(stage, *, activation="relu", loss="bce", tied=False, dtype=np.float32):
@@ -71,40 +72,6 @@ def make_optimizer(spec, parameters, *, lr=1e-3, weight_decay=0.0):
         return OPTIMIZERS[spec](parameters, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a callable "
                      f"parameters -> Optimizer, got {spec!r}")
-
-
-def _flat_layers(layer):
-    """The layers of a Sequential (flattened), or [layer]."""
-    if isinstance(layer, Sequential):
-        return [sub for inner in layer.layers for sub in _flat_layers(inner)]
-    return [layer]
-
-
-def stack_autoencoders(stages, *, copy_weights=True):
-    """One deep Autoencoder from shallow ones trained greedily (stage i encodes stage i-1's codes).
-
-        encoder = Sequential(enc_1 layers, ..., enc_k layers)
-        decoder = Sequential(dec_k layers, ..., dec_1 layers)
-        loss    = stages[0].loss   (the deep model reconstructs the data, as stage 1 did)
-
-    copy_weights=True deep-copies all stages together (tied layers stay tied to their copied
-    encoder layer) so that fine-tuning the stack leaves the stage models untouched.
-    """
-    stages = list(stages)
-    if not stages:
-        raise ValueError("stages must hold at least one Autoencoder, got none")
-    for i, s in enumerate(stages):
-        if not isinstance(s, Autoencoder):
-            raise TypeError(f"stages[{i}] must be an Autoencoder, got {type(s).__name__}")
-    for i in range(1, len(stages)):
-        if stages[i].input_dim != stages[i - 1].code_dim:
-            raise ValueError(f"stages[{i}] must take stages[{i - 1}]'s {stages[i - 1].code_dim}-d "
-                             f"codes as input, got input_dim {stages[i].input_dim}")
-    if copy_weights:
-        stages = copy.deepcopy(stages)
-    encoder = Sequential([layer for s in stages for layer in _flat_layers(s.encoder)])
-    decoder = Sequential([layer for s in reversed(stages) for layer in _flat_layers(s.decoder)])
-    return Autoencoder(encoder, decoder, stages[0].loss)
 
 
 class PretrainedStack:
@@ -248,22 +215,3 @@ def pretrain_and_finetune(X, sizes, *, pretrain_epochs=20, finetune_epochs=20, b
     return model, histories
 
 
-def plot_stage_histories(histories, *, keys=("loss", "val_loss"), fig=None):
-    """One panel per stage ("stage 1", ..., "fine-tune"): its loss curves. Returns the Figure.
-
-    histories: the dict pretrain_and_finetune returns (or a list of History objects). Stages
-    have different losses (BCE on pixels, MSE on codes), hence separate panels.
-    """
-    import matplotlib.pyplot as plt
-    from .plotting import plot_history
-    items = list(histories.items()) if isinstance(histories, dict) else \
-        [(f"stage {i + 1}", h) for i, h in enumerate(histories)]
-    if not items:
-        raise ValueError("histories must hold at least one History, got none")
-    if fig is None:
-        fig = plt.figure(figsize=(3.6 * len(items), 3.2))
-    axes = np.atleast_1d(fig.subplots(1, len(items)))
-    for ax, (name, history) in zip(axes, items):
-        plot_history(history, [k for k in keys if k in history] or None, ax=ax, title=name)
-    fig.tight_layout()
-    return fig

@@ -9,7 +9,8 @@
 """
 import numpy as np
 
-from ._validation import as_generator, check_dtype, check_positive_int
+from ..core.checks import check_dtype, check_positive_int
+from ..core.random import as_generator
 
 
 def glorot_uniform(n_in, n_out, rng, dtype=np.float32):

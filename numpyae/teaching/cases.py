@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models import mlp_autoencoder
+from ..models import mlp_autoencoder
 
 GRADCHECK_CASES = {}
 
@@ -56,9 +56,9 @@ def _tied(rng):
 # ---- regularized autoencoders (issue 3) --------------------------------------------------
 
 def _regularized():
-    from .models.autoencoder import (ContractiveAutoencoder, DenoisingAutoencoder,
+    from ..models.autoencoder import (ContractiveAutoencoder, DenoisingAutoencoder,
                                      SparseAutoencoder)
-    from .penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+    from ..nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
     return ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, \
         Contractive, KLSparsity, L1Activity, WeightDecay
 
@@ -154,7 +154,7 @@ def _deep_stack(rng):
 
 @case("autoencoder (greedy stack, tied)")
 def _greedy_stack(rng):
-    from .pretraining import stack_autoencoders
+    from ..training.pretraining import stack_autoencoders
     stages = [mlp_autoencoder([6, 4], activation="sigmoid", code_activation="sigmoid",
                               loss="bce", tied=True, rng=rng, dtype=np.float64),
               mlp_autoencoder([4, 3], activation="sigmoid", code_activation="tanh",
@@ -165,7 +165,7 @@ def _greedy_stack(rng):
 
 @case("classifier (tanh encoder, softmax head)")
 def _classifier(rng):
-    from .models import mlp_classifier
+    from ..models import mlp_classifier
     model = mlp_classifier([6, 5, 3], 4, activation="tanh", code_activation="sigmoid", rng=rng,
                            dtype=np.float64)
     return model, unit_inputs(rng), np.array([0, 1, 2, 3, 1])
@@ -191,7 +191,7 @@ def run_all(tol=1e-6, seed=0, out=print):
 # ---- generative models (VAE, CVAE, AAE): smooth activations, eps/prior samples held fixed ----
 
 def _vae_case(rng, likelihood="bernoulli", **kw):
-    from .models import mlp_vae
+    from ..models import mlp_vae
     model = mlp_vae([6, 5, 3], activation="tanh", likelihood=likelihood, beta=0.7,
                     seed=int(rng.integers(2**31)), dtype=np.float64, **kw)
     return model, unit_inputs(rng), None
@@ -209,13 +209,13 @@ def _vae_gaussian(rng):
 
 @case("vae KL term alone")
 def _vae_kl(rng):
-    from .models import KLTerm
+    from ..models import KLTerm
     model, X, y = _vae_case(rng)
     return KLTerm(model), X, y
 
 
 def _cvae_case(rng):
-    from .models import mlp_cvae
+    from ..models import mlp_cvae
     model = mlp_cvae([6, 5, 2], 3, activation="tanh", seed=int(rng.integers(2**31)),
                      dtype=np.float64)
     return model, unit_inputs(rng), rng.integers(3, size=5)
@@ -228,14 +228,14 @@ def _cvae(rng):
 
 @case("cvae KL term alone")
 def _cvae_kl(rng):
-    from .models import KLTerm
+    from ..models import KLTerm
     model, X, y = _cvae_case(rng)
     return KLTerm(model), X, y
 
 
 def _aae_phase(phase, prior):
     def build(rng):
-        from .models import AAEPhase, mlp_aae
+        from ..models import AAEPhase, mlp_aae
         model = mlp_aae([6, 5, 2], discriminator=(4,), prior=prior, activation="tanh",
                         disc_activation="tanh", seed=int(rng.integers(2**31)), dtype=np.float64)
         return AAEPhase(model, phase), unit_inputs(rng), None

@@ -18,14 +18,10 @@ import tempfile
 
 import numpy as np
 
-FORMAT_VERSION = 1
-_REGISTRY = {}
+from ..core.registry import REGISTRY
+from ..models.base import Model
 
-
-def register(cls):
-    """Class decorator: make cls loadable by name from an architecture JSON."""
-    _REGISTRY[cls.__name__] = cls
-    return cls
+FORMAT_VERSION = 2
 
 
 class ModelFileError(ValueError):
@@ -40,7 +36,7 @@ class _Encoder:
         if id(obj) in self.seen:
             return {"ref": self.seen[id(obj)]}
         name = type(obj).__name__
-        if _REGISTRY.get(name) is not type(obj):
+        if REGISTRY.get(name) is not type(obj):
             raise TypeError(f"cannot save {name}: it is not registered with numpyae.io.register")
         self.seen[id(obj)] = len(self.seen)
         return {"class": name, "config": obj.get_config(self)}
@@ -58,12 +54,12 @@ class _Decoder:
             return self.built[k]
         if isinstance(spec, dict) and "class" in spec:
             name = spec["class"]
-            if name not in _REGISTRY:
+            if name not in REGISTRY:
                 raise ModelFileError(f"architecture names an unknown class {name!r}; "
-                                     f"known: {sorted(_REGISTRY)}")
+                                     f"known: {sorted(REGISTRY)}")
             slot = len(self.built)
             self.built.append(None)  # reserve the index in encoding order
-            cls = _REGISTRY[name]
+            cls = REGISTRY[name]
             config = spec.get("config", {})
             if not isinstance(config, dict):
                 raise ModelFileError(f"config of {name} must be a JSON object")
@@ -109,7 +105,7 @@ def _atomic_savez(path, arrays):
         raise
 
 
-def save_model(model, path):
+def save(model, path):
     """Write model to path (.npz) atomically: a crash mid-save leaves any old file intact."""
     arrays = {"__format__": np.array(FORMAT_VERSION),
               "__architecture__": np.array(architecture_json(model))}
@@ -228,7 +224,6 @@ def _guard_sizes(path, arch, arrays):
 
 
 def _model_from_arrays(path, arrays):
-    from .models.base import Model
     arch = _check_format(path, arrays)
     _guard_sizes(path, arch, arrays)
     try:
@@ -250,7 +245,7 @@ def _model_from_arrays(path, arrays):
 
 
 def load(path):
-    """Load a model saved by model.save(path) (or a checkpoint written by fit()).
+    """Load a model saved by numpyae.save(model, path) (or a checkpoint written by fit()).
 
     Never unpickles: an archive holding an object array is refused. Missing keys, an unknown
     format version, parameters of the wrong name, shape or dtype, NaN/inf parameters and

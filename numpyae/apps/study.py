@@ -17,14 +17,15 @@ import time
 
 import numpy as np
 
-from .layers import Dense, Sequential
-from .models.autoencoder import mlp_autoencoder
-from .models.classifier import Classifier, mlp_classifier
-from .optimizers import Adam
-from .pca import PCA
-from .pretraining import pretrain_and_finetune
-from .training import fit
-from ._validation import as_generator, check_array, check_labels, check_positive_int, check_sizes
+from ..nn.layers import Dense, Sequential
+from ..models.autoencoder import mlp_autoencoder
+from ..models.classifier import Classifier, mlp_classifier
+from ..nn.optimizers import Adam
+from ..analysis.pca import PCA
+from ..training.pretraining import pretrain_and_finetune
+from ..training.fit import fit
+from ..core.checks import check_array, check_labels, check_positive_int, check_sizes
+from ..core.random import as_generator
 
 
 # ---- tables -------------------------------------------------------------------------------

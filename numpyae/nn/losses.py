@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .activations import stable_sigmoid
-from .io import register
+from ..core.registry import register
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -44,12 +44,12 @@ class Loss:
     def __call__(self, output, target):
         """forward() on user input: output (B, D) and target are checked (real, finite, matching
         shapes; output cast to float32 unless float64) first. Models call forward() directly."""
-        from ._validation import check_array
+        from ..core.checks import check_array
         output = check_array(output, "output", ndim=2)
         return self.forward(output, self._check_target(target, output))
 
     def _check_target(self, target, output):
-        from ._validation import check_array
+        from ..core.checks import check_array
         target = check_array(target, "target", ndim=2, dtype=output.dtype.type)
         if target.shape != output.shape:
             raise ValueError(f"target must have the output's shape {output.shape}, got {target.shape}")
@@ -139,7 +139,7 @@ class SoftmaxCrossEntropy(Loss):
         super().__init__("mean")
 
     def _check_target(self, target, output):
-        from ._validation import check_labels
+        from ..core.checks import check_labels
         return check_labels(target, "target", n=output.shape[0], n_classes=output.shape[1])
 
     def forward(self, output, target):

@@ -26,9 +26,10 @@ import numbers
 
 import numpy as np
 
-from .io import register
+from ..core.registry import register
 from .layers import Layer
-from ._validation import as_generator, check_nonnegative_float, check_probability
+from ..core.checks import check_nonnegative_float, check_probability
+from ..core.random import as_generator
 
 
 def _seed_config(rng):

@@ -4,13 +4,6 @@
     GaussianMixture(dim=2, n_components=10, ...)  equal-weight isotropic Gaussians whose means sit
                                                   on a circle of `radius` in the first two dims
 Each prior draws with sample(n, rng) and scores with log_prob(z).
-
-Closeness of codes to a prior (prior_distance):
-    mmd       squared maximum mean discrepancy between codes and fresh prior samples, with a sum
-              of Gaussian kernels k(a, b) = sum_s exp(-|a - b|^2 / (2 s^2)) over a few bandwidths s
-              (unbiased U-statistic; ~0 when both samples come from the same distribution)
-    mean      |mean(codes) - mean(prior)|                (Euclidean norm)
-    cov       |cov(codes) - cov(prior)|_F                (Frobenius norm)
 """
 from __future__ import annotations
 
@@ -18,8 +11,9 @@ import math
 
 import numpy as np
 
-from .io import register
-from ._validation import as_generator, check_array, check_positive_int, check_nonnegative_float
+from ..core.registry import register
+from ..core.checks import check_array, check_positive_int, check_nonnegative_float
+from ..core.random import as_generator
 
 
 class Prior:
@@ -129,40 +123,3 @@ def get_prior(spec, dim):
     if spec == "mixture":
         return GaussianMixture(dim)
     raise ValueError(f"prior must be 'gaussian', 'mixture' or a Prior, got {spec!r}")
-
-
-def mmd2(X, Y, scales=(0.5, 1.0, 2.0, 4.0)):
-    """Unbiased squared MMD between samples X (n, d) and Y (m, d) with the kernel
-    k(a, b) = sum_s exp(-|a - b|^2 / (2 s^2)):
-        MMD^2 = mean_{i!=j} k(x_i, x_j) + mean_{i!=j} k(y_i, y_j) - 2 mean_{i,j} k(x_i, y_j)
-    Computed in float64 (an evaluation statistic, not a training path)."""
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1] or len(X) < 2 or len(Y) < 2:
-        raise ValueError(f"X and Y must be 2-D samples (>= 2 rows) with the same number of "
-                         f"columns, got {X.shape} and {Y.shape}")
-
-    def gram(A, B):
-        d2 = (A * A).sum(1)[:, None] + (B * B).sum(1)[None] - 2 * A @ B.T
-        np.maximum(d2, 0, out=d2)
-        return sum(np.exp(-d2 / (2 * s * s)) for s in scales)
-
-    n, m = len(X), len(Y)
-    kxx, kyy, kxy = gram(X, X), gram(Y, Y), gram(X, Y)
-    return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
-
-
-def prior_distance(codes, prior, *, n_prior=None, rng=0, scales=None):
-    """How close codes (N, d) are to prior: {"mmd": ..., "mean": ..., "cov": ...} (see module doc).
-    The MMD bandwidths default to multiples of the prior's overall scale sqrt(trace(cov) / d)."""
-    codes = check_array(codes, "codes", ndim=2, n_features=prior.dim, dtype=np.float64)
-    rng = as_generator(rng)
-    ref = prior.sample(n_prior or len(codes), rng, dtype=np.float64)
-    cov = prior.covariance()
-    if scales is None:
-        base = math.sqrt(np.trace(cov) / prior.dim)
-        scales = tuple(base * f for f in (0.25, 0.5, 1.0, 2.0))
-    return {"mmd": mmd2(codes, ref, scales),
-            "mean": float(np.linalg.norm(codes.mean(0) - prior.mean())),
-            "cov": float(np.linalg.norm(np.cov(codes.T).reshape(prior.dim, prior.dim) - cov))}

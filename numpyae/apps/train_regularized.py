@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from ..io import save
+
 #: per-trainer defaults for --epochs / --batch-size / --lr when they are not given
 DEFAULTS = {
     "sparse": {"epochs": 300, "batch_size": 100, "lr": 3e-3},
@@ -25,7 +27,7 @@ DEFAULTS = {
 
 
 def _data(args):
-    from .datasets import load_digits, load_patches, train_validation_split
+    from ..data.datasets import load_digits, load_patches, train_validation_split
     if args.dataset == "patches":
         X = load_patches(args.n_patches, seed=args.seed)
         X_tr, X_va, _, _ = train_validation_split(X, fraction=0.1, seed=args.seed)
@@ -36,7 +38,7 @@ def _data(args):
 
 
 def _fit(model, X_tr, X_va, args):
-    from . import Adam, fit
+    from .. import Adam, fit
     opt = Adam(model.parameters(), lr=args.lr)
     return fit(model, X_tr, opt, epochs=args.epochs, batch_size=args.batch_size,
                validation_data=(X_va,), seed=args.seed, progress=not args.quiet)
@@ -49,7 +51,7 @@ def _against_vanilla(name, model, vanilla, X_tr, X_va, args, figure):
     _fit(model, X_tr, X_va, args)
     _fit(vanilla, X_tr, X_va, args)
     run = _run_dir(args.out, name)
-    model.save(os.path.join(run, "model.npz"))
+    save(model, os.path.join(run, "model.npz"))
     for label, m in ((name, model), ("vanilla", vanilla)):
         fig, stem = figure(m, label)
         _save_figure(fig, os.path.join(run, f"{stem}_{label}.png"))
@@ -64,9 +66,9 @@ def train_sparse(args):
     """KL-sparse autoencoder, UFLDL sparse-autoencoder exercise: 64 inputs, 25 sigmoid hidden
     units, rho = 0.01, beta = 3, lambda = 1e-4, ~10,000 patches."""
     from .cli import _run_dir, _save_figure
-    from .metrics import localization_score
-    from .models.autoencoder import SparseAutoencoder
-    from .plotting import plot_filters, plot_history
+    from ..analysis.metrics import localization_score
+    from ..models.autoencoder import SparseAutoencoder
+    from ..analysis.plotting import plot_filters, plot_history
 
     X_tr, X_va, shape, what = _data(args)
     rho, beta, lam = 0.01, 3.0, 1e-4
@@ -89,7 +91,7 @@ def train_sparse(args):
     act = model.encode(X_va).mean(axis=0)
     terms = model.evaluate(X_va)
     run = _run_dir(args.out, "sparse")
-    model.save(os.path.join(run, "model.npz"))
+    save(model, os.path.join(run, "model.npz"))
     _save_figure(plot_filters(W, shape, title="KL-sparse autoencoder filters (W columns)"),
                  os.path.join(run, "filters.png"))
     _save_figure(plot_history(history, ["loss", "reconstruction", "kl_sparsity", "weight_decay",
@@ -117,9 +119,9 @@ def train_sparse(args):
 
 def train_denoising(args):
     """Masking noise 0.3 on digits: denoising vs vanilla autoencoder, same size and budget."""
-    from .corruption import MaskingNoise
-    from .models.autoencoder import DenoisingAutoencoder
-    from .plotting import plot_reconstructions
+    from ..nn.corruption import MaskingNoise
+    from ..models.autoencoder import DenoisingAutoencoder
+    from ..analysis.plotting import plot_reconstructions
 
     X_tr, X_va, shape, what = _data(args)
     p = 0.3
@@ -153,9 +155,9 @@ def train_denoising(args):
 
 def train_contractive(args):
     """Contractive vs vanilla autoencoder on digits: mean ||J||_F on held-out inputs."""
-    from .metrics import jacobian_frobenius_norm
-    from .models.autoencoder import ContractiveAutoencoder
-    from .plotting import plot_filters
+    from ..analysis.metrics import jacobian_frobenius_norm
+    from ..models.autoencoder import ContractiveAutoencoder
+    from ..analysis.plotting import plot_filters
 
     X_tr, X_va, shape, what = _data(args)
     sizes, lam = [64, 32], args.lam
@@ -183,8 +185,8 @@ def train_contractive(args):
 def train_ksparse(args):
     """k-sparse autoencoders (TopK code) for several k: exactly k nonzero units; error per k."""
     from .cli import _run_dir, _save_figure
-    from .models.autoencoder import SparseAutoencoder
-    from .plotting import plot_filters
+    from ..models.autoencoder import SparseAutoencoder
+    from ..analysis.plotting import plot_filters
 
     X_tr, X_va, shape, what = _data(args)
     n_code = 100
@@ -201,7 +203,7 @@ def train_ksparse(args):
         _save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
                                   title=f"k-sparse autoencoder filters, k={k}"),
                      os.path.join(run, f"filters_k{k}.png"))
-        model.save(os.path.join(run, f"model_k{k}.npz"))
+        save(model, os.path.join(run, f"model_k{k}.npz"))
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
     print(f"model: 64-{n_code}-64 linear, TopK(k) code, tied weights, squared error, "
           f"{args.epochs} epochs per k")

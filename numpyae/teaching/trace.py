@@ -42,7 +42,7 @@ import re
 import numpy as np
 
 from .gradcheck import FrozenRandomness, numerical_gradient, relative_error, resolvable_floor
-from .parameter import Parameter
+from ..nn.parameter import Parameter
 
 __all__ = ["Trace", "Step", "trace_backprop", "traceable_models", "build_traceable"]
 
@@ -56,8 +56,8 @@ def _is_traceable(obj):
     (or a Layer's forward alone: input corruption, whose backward nobody calls)."""
     if isinstance(obj, type):
         return False
-    from .activations import Activation
-    from .layers import Layer
+    from ..nn.activations import Activation
+    from ..nn.layers import Layer
     if isinstance(obj, Activation):      # part of its layer's step (its formula is shown there)
         return False
     has_forward = any(callable(getattr(obj, m, None)) for m in FORWARD_METHODS)
@@ -151,7 +151,7 @@ def formulas(obj):
 
 
 def _base_backward(obj):
-    from .layers import Layer
+    from ..nn.layers import Layer
     return Layer.backward
 
 
@@ -631,7 +631,7 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
     Returns a Trace.
     """
     from .gradcheck import _float64_copy
-    from .models.base import Model
+    from ..models.base import Model
 
     is_model = isinstance(model, Model)
     if not is_model and not _is_traceable(model):
@@ -742,14 +742,14 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
 
 def traceable_models():
     """Names usable with build_traceable: every gradcheck case in numpyae.catalog."""
-    from .catalog import GRADCHECK_CASES
+    from .cases import GRADCHECK_CASES
     return list(GRADCHECK_CASES)
 
 
 def build_traceable(name, seed=0):
     """(model, X, y) for a model name: an exact catalog case name ("autoencoder (tanh, bce)")
     or its first word ("autoencoder", "sparse", "vae", ...), which picks the first such case."""
-    from .catalog import GRADCHECK_CASES
+    from .cases import GRADCHECK_CASES
     if name in GRADCHECK_CASES:
         key = name
     else:
