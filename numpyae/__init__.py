@@ -9,6 +9,7 @@ from .nn.parameter import Parameter
 from .nn.activations import get_activation
 from .nn.layers import Dense, Layer, Sequential, TiedDense, TopK
 from .nn.losses import MSE, BinaryCrossEntropy, GaussianNLL, SoftmaxCrossEntropy, get_loss
+from .nn.likelihoods import Bernoulli, Gaussian
 from .nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
 from .nn.corruption import GaussianNoise, MaskingNoise, SaltAndPepper
 from .nn.priors import GaussianMixture, StandardGaussian
@@ -16,9 +17,10 @@ from .nn.optimizers import SGD, Adam, AdamW
 
 # models
 from .models import (AAE, CVAE, VAE, AAEPhase, Autoencoder, Classifier, ContractiveAutoencoder,
-                     DenoisingAutoencoder, KLTerm, Model, NonFiniteError, PhaseOptimizers,
-                     SparseAutoencoder, mlp_aae, mlp_autoencoder, mlp_classifier, mlp_cvae, mlp_vae)
-from .models.autoencoder import linear_autoencoder, stack_autoencoders
+                     DenoisingAutoencoder, KLTerm, KSparseAutoencoder, L1SparseAutoencoder, Model,
+                     NonFiniteError, PhaseOptimizers, SparseAutoencoder, linear_autoencoder,
+                     mlp_aae, mlp_autoencoder, mlp_classifier, mlp_cvae, mlp_vae,
+                     stack_autoencoders)
 
 # persistence
 from .io import ModelFileError, load, save
@@ -48,12 +50,13 @@ __all__ = [
     # nn
     "Parameter", "get_activation", "Dense", "Layer", "Sequential", "TiedDense", "TopK",
     "MSE", "BinaryCrossEntropy", "GaussianNLL", "SoftmaxCrossEntropy", "get_loss",
+    "Bernoulli", "Gaussian",
     "Contractive", "KLSparsity", "L1Activity", "WeightDecay",
     "GaussianNoise", "MaskingNoise", "SaltAndPepper", "GaussianMixture", "StandardGaussian",
     "SGD", "Adam", "AdamW",
     # models
     "Model", "NonFiniteError", "Autoencoder", "mlp_autoencoder", "DenoisingAutoencoder",
-    "SparseAutoencoder", "ContractiveAutoencoder", "linear_autoencoder", "stack_autoencoders",
+    "SparseAutoencoder", "L1SparseAutoencoder", "KSparseAutoencoder", "ContractiveAutoencoder", "linear_autoencoder", "stack_autoencoders",
     "VAE", "CVAE", "KLTerm", "mlp_vae", "mlp_cvae", "AAE", "AAEPhase", "PhaseOptimizers",
     "mlp_aae", "Classifier", "mlp_classifier",
     # persistence

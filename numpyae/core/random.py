@@ -40,3 +40,18 @@ def as_generator(seed, name="rng"):
         return np.random.default_rng(seed)
     raise TypeError(f"{name} must be None, an int seed or an np.random.Generator, "
                     f"got {type(seed).__name__}")
+
+
+def int_seed(rng):
+    """The int seed an rng argument carries (saved with a model, so a loaded model draws the
+    same numbers), or None for None or a Generator (a loaded model then starts a fresh one)."""
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return int(rng)
+    return None
+
+
+def child_seed(rng, generator):
+    """An int seed for a model's own Generator, derived from the rng argument: rng + 1 for an
+    int (so weights and noise come from different streams), else drawn from `generator`."""
+    seed = int_seed(rng)
+    return seed + 1 if seed is not None else int(generator.integers(2**31))

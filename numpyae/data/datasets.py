@@ -50,8 +50,8 @@ def _as_rows(a, name):
     return arr
 
 
-def train_validation_split(X, y=None, *, fraction=0.2, seed=0):
-    """Shuffle with the seed and hold out `fraction` of the rows.
+def train_validation_split(X, y=None, *, fraction=0.2, rng=0):
+    """Shuffle with rng (an int seed or a Generator) and hold out `fraction` of the rows.
 
     Returns X_train, X_val, y_train, y_val (the y parts are None when y is None).
     """
@@ -66,7 +66,7 @@ def train_validation_split(X, y=None, *, fraction=0.2, seed=0):
     n_val = int(round(frac * len(X)))
     if not 1 <= n_val < len(X):
         raise ValueError(f"fraction={frac} leaves one side empty for {len(X)} rows")
-    order = as_generator(seed, "seed").permutation(len(X))
+    order = as_generator(rng).permutation(len(X))
     tr, va = order[n_val:], order[:n_val]
     if y is None:
         return X[tr], X[va], None, None
@@ -391,7 +391,7 @@ def load_photograph(name=PATCH_IMAGE):
 
 
 def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, image=PATCH_IMAGE,
-                 seed=0):
+                 rng=0):
     """Square patches sampled at random positions of a photograph: float32 (n, size*size).
 
     whiten     first flatten the photograph's 1/f spectrum (preprocessing.whiten_image), as the
@@ -401,7 +401,7 @@ def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, 
                structure per patch)
     normalize  UFLDL's patch normalization (preprocessing.normalize_patches): subtract each patch's
                mean, clip to +/- 3 standard deviations, rescale to [0.1, 0.9]
-    seed       int or np.random.Generator for the patch positions
+    rng        int seed or np.random.Generator for the patch positions
     """
     from ..core.checks import check_positive_int
     from .preprocessing import normalize_patches, whiten_image
@@ -417,7 +417,7 @@ def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, 
         raise ValueError(f"size must be at most the image's smaller side {min(img.shape)}, got {size}")
     if whiten:
         img = whiten_image(img)
-    rng = as_generator(seed, "seed")
+    rng = as_generator(rng)
     rows = rng.integers(0, img.shape[0] - size + 1, size=n)
     cols = rng.integers(0, img.shape[1] - size + 1, size=n)
     offsets = np.arange(size)

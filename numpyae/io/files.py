@@ -1,12 +1,13 @@
 """Saving and loading models to a single .npz, without pickle.
 
-File layout (format version 1):
+File layout (format version 2; version 1 files, written before the package was layered, are
+refused with a message that names the version):
     "__format__"        0-d int array, the format version
     "__architecture__"  0-d str array: JSON of the model's constructor arguments, nested
     "param:<name>"      one array per unique Parameter, named as in model.named_parameters()
 
 Architecture JSON: every serializable object is {"class": name, "config": {...}}; an object met a
-second time (the encoder layer a tied decoder layer reuses) is {"ref": k}, the k-th object encoded,
+second time (the encoder layer a tied decoder layer reuses) is {"ref": k}, the k-th object serialized,
 so ties survive the round trip. Loading rebuilds the model from the JSON (fresh weights), then
 copies the saved values in, checking each name, shape and dtype. Nothing is ever unpickled.
 """
@@ -28,25 +29,31 @@ class ModelFileError(ValueError):
     """A saved model file is unreadable, incomplete or inconsistent."""
 
 
-class _Encoder:
+class _Serializer:
+    """Turns an object into {"class", "config"} JSON; get_config methods call serialize() for
+    the objects they hold, and an object met again becomes {"ref": k}."""
+
     def __init__(self):
         self.seen = {}
 
-    def encode(self, obj):
+    def serialize(self, obj):
         if id(obj) in self.seen:
             return {"ref": self.seen[id(obj)]}
         name = type(obj).__name__
         if REGISTRY.get(name) is not type(obj):
-            raise TypeError(f"cannot save {name}: it is not registered with numpyae.io.register")
+            raise TypeError(f"cannot save {name}: it is not registered with numpyae.core.registry.register")
         self.seen[id(obj)] = len(self.seen)
         return {"class": name, "config": obj.get_config(self)}
 
 
-class _Decoder:
+class _Builder:
+    """Rebuilds objects from _Serializer's JSON, constructing each registered class from its
+    config (references resolve to the object already built)."""
+
     def __init__(self):
         self.built = []
 
-    def decode(self, spec):
+    def build(self, spec):
         if isinstance(spec, dict) and "ref" in spec and len(spec) == 1:
             k = spec["ref"]
             if not isinstance(k, int) or not 0 <= k < len(self.built):
@@ -63,7 +70,7 @@ class _Decoder:
             config = spec.get("config", {})
             if not isinstance(config, dict):
                 raise ModelFileError(f"config of {name} must be a JSON object")
-            kwargs = {k: self.decode(v) for k, v in config.items()}
+            kwargs = {k: self.build(v) for k, v in config.items()}
             try:
                 obj = cls.from_config(**kwargs) if hasattr(cls, "from_config") else cls(**kwargs)
             except (TypeError, ValueError) as exc:
@@ -71,14 +78,14 @@ class _Decoder:
             self.built[slot] = obj
             return obj
         if isinstance(spec, list):
-            return [self.decode(v) for v in spec]
+            return [self.build(v) for v in spec]
         if isinstance(spec, dict):
-            return {k: self.decode(v) for k, v in spec.items()}
+            return {k: self.build(v) for k, v in spec.items()}
         return spec
 
 
 def architecture_json(model):
-    return json.dumps(_Encoder().encode(model))
+    return json.dumps(_Serializer().serialize(model))
 
 
 def model_from_json(text):
@@ -86,7 +93,7 @@ def model_from_json(text):
         spec = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"architecture is not valid JSON: {exc}") from None
-    return _Decoder().decode(spec)
+    return _Builder().build(spec)
 
 
 def _atomic_savez(path, arrays):
@@ -164,8 +171,17 @@ def _check_format(path, arrays):
             raise ModelFileError(f"{path}: missing key {key!r}; not a numpyae model file "
                                  f"(keys: {sorted(arrays)[:8]})")
     version = arrays["__format__"]
-    if version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: unsupported format version {version!r}, "
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise ModelFileError(f"{path}: __format__ must be a 0-d integer array, got dtype "
+                             f"{version.dtype} shape {version.shape}")
+    if int(version) == 1:
+        raise ModelFileError(f"{path}: format version 1, written by numpyae 0.1 before its "
+                             f"restructuring (constructor arguments were renamed: seed/noise_seed "
+                             f"became rng, latent_dim became code_dim); this numpyae reads version "
+                             f"{FORMAT_VERSION}: retrain the model, or load it with the older "
+                             f"numpyae and copy its weights")
+    if int(version) != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: unsupported format version {int(version)}, "
                              f"this numpyae reads version {FORMAT_VERSION}")
     arch = arrays["__architecture__"]
     if arch.shape != () or arch.dtype.kind != "U":

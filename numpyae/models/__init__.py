@@ -1,15 +1,18 @@
-from .base import Model, NonFiniteError
-from .autoencoder import Autoencoder, mlp_autoencoder
-from .autoencoder import ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
-
-__all__ = ["Model", "NonFiniteError", "Autoencoder", "mlp_autoencoder",
-           "ContractiveAutoencoder", "DenoisingAutoencoder", "SparseAutoencoder"]
-from .vae import (CVAE, VAE, Bernoulli, Gaussian, KLTerm, mlp_cvae, mlp_vae)
-
-__all__ += ["CVAE", "VAE", "Bernoulli", "Gaussian", "KLTerm", "mlp_cvae", "mlp_vae"]
+"""Models: the autoencoder family, each a composition of nn layers, losses and penalties."""
+from .base import EncoderDecoder, Model, NonFiniteError
+from .autoencoder import (Autoencoder, linear_autoencoder, mlp_autoencoder, mlp_layers,
+                          stack_autoencoders)
+from .presets import (ContractiveAutoencoder, DenoisingAutoencoder, KSparseAutoencoder,
+                      L1SparseAutoencoder, SparseAutoencoder)
+from .vae import CVAE, VAE, KLTerm, mlp_cvae, mlp_vae
 from .aae import AAE, AAEPhase, PhaseOptimizers, mlp_aae
-
-__all__ += ["AAE", "AAEPhase", "PhaseOptimizers", "mlp_aae"]
 from .classifier import Classifier, mlp_classifier
 
-__all__ += ["Classifier", "mlp_classifier"]
+__all__ = ["EncoderDecoder", "Model", "NonFiniteError",
+           "Autoencoder", "linear_autoencoder", "mlp_autoencoder", "mlp_layers",
+           "stack_autoencoders",
+           "ContractiveAutoencoder", "DenoisingAutoencoder", "KSparseAutoencoder",
+           "L1SparseAutoencoder", "SparseAutoencoder",
+           "CVAE", "VAE", "KLTerm", "mlp_cvae", "mlp_vae",
+           "AAE", "AAEPhase", "PhaseOptimizers", "mlp_aae",
+           "Classifier", "mlp_classifier"]

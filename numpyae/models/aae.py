@@ -32,7 +32,7 @@ from ..nn.losses import BinaryCrossEntropy, get_loss
 from ..nn.optimizers import Adam, Optimizer
 from ..nn.priors import Prior, get_prior
 from ..core.checks import check_dtype, check_positive_int, check_sizes
-from ..core.random import as_generator
+from ..core.random import as_generator, child_seed, int_seed
 from .base import EncoderDecoder, Model, check_finite_step, guarded_update
 
 PHASES = ("reconstruction", "discriminator", "generator")
@@ -90,14 +90,15 @@ class AAE(EncoderDecoder, Model):
 
     loss   reconstruction loss: "bce" (decoder emits logits) or "mse", or a Loss (mean reduction)
     prior  "gaussian", "mixture" (10 components on a circle in the first two code dims) or a Prior
-    seed   seed of self.rng, which draws the prior samples
+    rng    int seed or Generator of self.rng, which draws the prior samples (kept as
+           self.prior_sample; an int is saved)
 
     Terms: "loss" is the reconstruction loss (the only term of the autoencoder itself);
     "discriminator" is L_D and "generator" L_G as in the module docstring.
     """
     terms = ("loss", "reconstruction", "discriminator", "generator")
 
-    def __init__(self, encoder, decoder, discriminator, prior="gaussian", loss="bce", *, seed=None):
+    def __init__(self, encoder, decoder, discriminator, prior="gaussian", loss="bce", *, rng=None):
         for name, part in (("encoder", encoder), ("decoder", decoder),
                            ("discriminator", discriminator)):
             if not isinstance(part, Layer):
@@ -113,8 +114,9 @@ class AAE(EncoderDecoder, Model):
         self.prior = get_prior(prior, self.code_dim)
         self.loss = get_loss(loss)
         self.adv_loss = BinaryCrossEntropy(reduction="mean")
-        self.seed = int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
-        self.rng = as_generator(seed, "seed")
+        self.rng_seed = int_seed(rng)
+        self.rng = as_generator(rng)
+        self.prior_sample = None
 
     def named_children(self):
         return [("encoder", self.encoder), ("decoder", self.decoder),
@@ -141,6 +143,7 @@ class AAE(EncoderDecoder, Model):
             B = len(x)
             fake = self.encoder.forward(x, training=training)
             real = self.prior.sample(B, self.rng, dtype=fake.dtype)
+            self.prior_sample = real
             d = self.discriminator.forward(np.concatenate([real, fake]), training=training)
             t = np.zeros_like(d)
             t[:B] = 1
@@ -154,20 +157,28 @@ class AAE(EncoderDecoder, Model):
     def phase_backward(self, phase):
         """Gradients of the last phase_loss(phase, ...) (see the module docstring)."""
         if phase == "reconstruction":
-            self.encoder.backward(self.decoder.backward(self.loss.backward()))
-        elif phase == "discriminator":
-            self.discriminator.backward(self.adv_loss.backward())
+            self.encoder.backward(self.decoder.backward(self.loss.backward()), input_grad=False)
+        elif phase == "discriminator":   # the codes are held constant: no gradient for them
+            self.discriminator.backward(self.adv_loss.backward(), input_grad=False)
         elif phase == "generator":
-            self.encoder.backward(self.discriminator.backward(self.adv_loss.backward()))
+            dh = self.discriminator.backward(self.adv_loss.backward())
+            self.encoder.backward(dh, input_grad=False)
         else:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
 
     def forward_loss(self, x, y=None, *, training=True):
-        terms = {phase: self.phase_loss(phase, x, training=training) for phase in PHASES}
-        return {"loss": terms["reconstruction"], **terms}
+        """All three phase losses; "loss" is the reconstruction, which runs last so that
+        backward() follows it."""
+        terms = {phase: self.phase_loss(phase, x, training=training)
+                 for phase in ("discriminator", "generator", "reconstruction")}
+        return {"loss": terms["reconstruction"], **{phase: terms[phase] for phase in PHASES}}
+
+    def backward(self):
+        """Gradient of "loss", the reconstruction phase."""
+        self.phase_backward("reconstruction")
 
     def loss_and_grad(self, x, y=None):
-        """Gradient of "loss" (the reconstruction phase)."""
+        """Gradient of "loss" (the reconstruction phase alone: the other two do not enter it)."""
         self.zero_grad()
         rec = self.phase_loss("reconstruction", x)
         self.phase_backward("reconstruction")
@@ -198,9 +209,9 @@ class AAE(EncoderDecoder, Model):
         return self.decode(self.prior.sample(check_positive_int(n, "n"), rng, dtype=self.dtype))
 
     def get_config(self, ctx):
-        return {"encoder": ctx.encode(self.encoder), "decoder": ctx.encode(self.decoder),
-                "discriminator": ctx.encode(self.discriminator), "prior": ctx.encode(self.prior),
-                "loss": ctx.encode(self.loss), "seed": self.seed}
+        return {"encoder": ctx.serialize(self.encoder), "decoder": ctx.serialize(self.decoder),
+                "discriminator": ctx.serialize(self.discriminator), "prior": ctx.serialize(self.prior),
+                "loss": ctx.serialize(self.loss), "rng": self.rng_seed}
 
 
 class AAEPhase(Model):
@@ -224,25 +235,23 @@ class AAEPhase(Model):
     def forward_loss(self, x, y=None, *, training=True):
         return {"loss": self.aae.phase_loss(self.phase, x, training=training)}
 
-    def loss_and_grad(self, x, y=None):
-        self.aae.zero_grad()
-        terms = self.forward_loss(x, y)
+    def backward(self):
+        """The phase's backward (AAE.phase_backward)."""
         self.aae.phase_backward(self.phase)
-        return terms
 
 
 def mlp_aae(sizes, *, discriminator=(64, 64), prior="gaussian", activation="relu",
-            disc_activation="relu", loss="bce", init=None, seed=None, dtype=np.float32):
+            disc_activation="relu", loss="bce", init=None, rng=None, dtype=np.float32):
     """An AAE from layer sizes: sizes=[64, 32, 2] builds encoder 64 -> 32 -> 2 (linear code),
     decoder 2 -> 32 -> 64 (logits for "bce", sigmoid for "mse") and a discriminator
     2 -> 64 -> 64 -> 1 (logit)."""
     sizes = check_sizes(sizes, what="the input size and the code size at least")
     hidden = check_sizes(discriminator, "discriminator", min_length=0, what="hidden layer sizes")
-    rng, dtype = as_generator(seed, "seed"), check_dtype(dtype)
+    gen, dtype = as_generator(rng), check_dtype(dtype)
     loss = get_loss(loss)
     out_act = "identity" if loss.name == "bce" else "sigmoid"
     n = len(sizes) - 1
-    dense = lambda a, b, f: Dense(a, b, f, init=init, rng=rng, dtype=dtype)
+    dense = lambda a, b, f: Dense(a, b, f, init=init, rng=gen, dtype=dtype)
     enc = Sequential([dense(sizes[i], sizes[i + 1], activation if i < n - 1 else "identity")
                       for i in range(n)])
     back = sizes[::-1]
@@ -251,6 +260,4 @@ def mlp_aae(sizes, *, discriminator=(64, 64), prior="gaussian", activation="relu
     ds = [sizes[-1]] + hidden + [1]
     disc = Sequential([dense(ds[i], ds[i + 1], disc_activation if i < len(ds) - 2 else "identity")
                        for i in range(len(ds) - 1)])
-    child_seed = int(rng.integers(2**31)) if seed is None or isinstance(seed, np.random.Generator) \
-        else int(seed) + 1
-    return AAE(enc, dec, disc, get_prior(prior, sizes[-1]), loss, seed=child_seed)
+    return AAE(enc, dec, disc, get_prior(prior, sizes[-1]), loss, rng=child_seed(rng, gen))

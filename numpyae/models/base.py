@@ -1,10 +1,11 @@
-"""Model: what fit(), the gradient checker and save/load need from every model.
+"""Model: what fit(), the gradient checker, the tracer and save/load need from every model.
 
-A model subclass implements
-    forward_loss(x, y=None, *, training=True) -> dict   loss terms, "loss" is the total; no grads
-    loss_and_grad(x, y=None) -> dict                    zeroes grads, forward, backward (grads filled)
-and lists its layers in ``named_children()``. train_step() is one optimizer step; models with
-several optimizers (the adversarial autoencoder) override it.
+The model protocol (ARCHITECTURE.md). A model subclass implements
+    forward_loss(x, y=None, *, training=True) -> dict   loss terms, "loss" is the total
+    backward()                                          adds the gradients of the last "loss"
+and lists its layers in ``named_children()``. loss_and_grad(x, y) = zero_grad, forward_loss,
+backward. train_step() is one optimizer step; models with several optimizers (the adversarial
+autoencoder) override it.
 """
 from __future__ import annotations
 
@@ -25,16 +26,17 @@ class Model:
     #: a checkpoint restores them, and resuming does not count them as an architecture change
     training_state = ()
 
-    # ---- parameters -------------------------------------------------------------------
     def named_children(self):
         """[(name, Layer)] in a fixed order; parameters are named "<child>.<param>"."""
         raise NotImplementedError
 
     def named_parameters(self):
+        """[("<child>.<param>", Parameter)]; a tied weight appears under each user."""
         return [(f"{cname}.{pname}", p) for cname, child in self.named_children()
                 for pname, p in child.named_parameters()]
 
     def named_parameters_unique(self):
+        """named_parameters with each Parameter once, under the first name it has."""
         seen, out = set(), []
         for name, p in self.named_parameters():
             if id(p) not in seen:
@@ -43,14 +45,17 @@ class Model:
         return out
 
     def parameters(self):
+        """Every Parameter of the model, each once."""
         return unique(p for _, p in self.named_parameters())
 
     def zero_grad(self):
+        """Set every gradient to 0 (backward adds into them)."""
         for p in self.parameters():
             p.zero_grad()
 
     @property
     def dtype(self):
+        """The parameters' dtype (np.float32 or np.float64)."""
         return self.parameters()[0].value.dtype.type
 
     def astype(self, dtype):
@@ -61,9 +66,9 @@ class Model:
         return other
 
     def n_parameters(self):
+        """The number of trainable values (a tied weight counts once)."""
         return sum(p.value.size for p in self.parameters())
 
-    # ---- input checks -----------------------------------------------------------------
     input_dim = None
     n_classes = None
 
@@ -72,18 +77,27 @@ class Model:
         return check_array(X, name, ndim=2, n_features=self.input_dim, dtype=self.dtype)
 
     def check_labels(self, y, n, name="y"):
+        """y as n integer labels (required when the model needs labels), or None."""
         if y is None:
             if self.needs_labels:
                 raise ValueError(f"{name} is required: {type(self).__name__} trains on labels")
             return None
         return check_labels(y, name, n=n, n_classes=self.n_classes)
 
-    # ---- losses -----------------------------------------------------------------------
     def forward_loss(self, x, y=None, *, training=True):
+        """The loss terms on the batch x (labels y), {"loss": total, ...}; caches for backward."""
+        raise NotImplementedError
+
+    def backward(self):
+        """Adds the gradients of the last forward_loss's "loss" into every Parameter.grad."""
         raise NotImplementedError
 
     def loss_and_grad(self, x, y=None):
-        raise NotImplementedError
+        """Zero the gradients, forward_loss in training mode, backward. Returns the terms."""
+        self.zero_grad()
+        terms = self.forward_loss(x, y, training=True)
+        self.backward()
+        return terms
 
     def train_step(self, x, y, optimizer):
         """One step: gradients of the batch loss, then the optimizer update. Returns the terms.
@@ -156,6 +170,7 @@ def guarded_update(optimizer, named):
 
 
 def check_finite_step(terms, named_parameters):
+    """NonFiniteError if a loss term or a gradient is NaN or inf."""
     for k, v in terms.items():
         if not np.isfinite(v):
             raise NonFiniteError(f"loss term {k!r} is {v}")

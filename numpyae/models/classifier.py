@@ -128,17 +128,14 @@ class Classifier(Model):
         acc = float(np.mean(np.argmax(z, axis=1) == y))
         return {"loss": ce, "cross_entropy": ce, "accuracy": acc}
 
-    def loss_and_grad(self, x, y=None):
+    def backward(self):
         """dz = (softmax(z) - onehot(y)) / B;  dh = head.backward(dz);  encoder.backward(dh)."""
-        self.zero_grad()
-        terms = self.forward_loss(x, y, training=True)
-        dh = self.head.backward(self.loss.backward())
+        dh = self.head.backward(self.loss.backward(), input_grad=not self.freeze_encoder)
         if not self.freeze_encoder:
-            self.encoder.backward(dh)
-        return terms
+            self.encoder.backward(dh, input_grad=False)
 
     def get_config(self, ctx):
-        return {"encoder": ctx.encode(self.encoder), "head": ctx.encode(self.head),
+        return {"encoder": ctx.serialize(self.encoder), "head": ctx.serialize(self.head),
                 "freeze_encoder": self.freeze_encoder}
 
     def __repr__(self):

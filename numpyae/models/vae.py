@@ -35,9 +35,9 @@ encoder never gets there in practice (|r| stays below ~10 on the digits). Large 
 mu enters only through mu^2 / 2 and z, and Bernoulli likelihoods are computed on logits with
 logaddexp (no exp overflow, no log 0).
 
-eps is kept on the model (self.eps) for backward; because it comes from the Generator self.rng,
-the gradient checker (which snapshots and restores every Generator) replays the same eps in each
-finite-difference evaluation: the loss is a smooth function of the parameters with eps fixed.
+The draw eps is kept on the model (self.noise) for backward; because it comes from the Generator
+self.rng, the gradient checker (which snapshots and restores every Generator) replays the same
+eps in each finite-difference evaluation: the loss is smooth in the parameters with eps fixed.
 """
 from __future__ import annotations
 
@@ -47,168 +47,12 @@ import numpy as np
 
 from ..core.registry import register
 from ..nn.layers import Dense, Layer, Sequential, input_dim, output_dim
-from ..nn.activations import stable_sigmoid
-from ..nn.losses import GaussianNLL
-from ..nn.parameter import Parameter
+from ..nn.likelihoods import get_likelihood
 from ..core.checks import check_array, check_dtype, check_nonnegative_float, check_positive_int, check_sizes
-from ..core.random import as_generator
+from ..core.random import as_generator, child_seed, int_seed
 from .base import Model
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
-_LOG_2PI = math.log(2 * math.pi)
-
-
-# ---- decoder likelihoods ----------------------------------------------------------------
-
-class Likelihood:
-    """p(x | z) given the decoder output o.  nll/backward for training, log_prob for evaluation."""
-    name = "likelihood"
-
-    def named_parameters(self):
-        return []
-
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
-
-    def get_config(self, ctx):
-        return {}
-
-
-@register
-class Bernoulli(Likelihood):
-    """o are logits;  -log p(x | z) = sum_d log(1 + exp(o_d)) - x_d o_d   (BCE on logits, summed).
-
-    For x in [0, 1] that are not binary (grey pixels) this is the usual cross-entropy
-    "Bernoulli" decoder; it is then a loss, not a normalized density of x.
-        R     = 1/B sum_bd softplus(o_bd) - x_bd o_bd
-        dR/do = (sigmoid(o) - x) / B                                     (B, D)
-    Both come from one e = exp(-|o|) <= 1 (no overflow for either sign):
-        softplus(o) = max(o, 0) + log1p(e),   sigmoid(o) = [1 if o >= 0 else e] / (1 + e)
-    This is the same function as BinaryCrossEntropy(reduction="sum") (the tests check that), ~9x
-    faster than np.logaddexp on a 128 x 784 batch, and it shares e between forward and backward.
-    """
-    name = "bernoulli"
-
-    @staticmethod
-    def _nll_elements(o, x, e):
-        out = np.log1p(e)
-        out += np.maximum(o, 0)
-        out -= x * o
-        return out
-
-    def nll(self, o, x):
-        if o.shape != x.shape:
-            raise ValueError(f"target must have the output's shape {o.shape}, got {x.shape}")
-        e = np.exp(-np.abs(o))
-        self.o, self.x, self.e = o, x, e
-        return float(self._nll_elements(o, x, e).sum() / len(o))
-
-    def backward(self):
-        o, e = self.o, self.e
-        sig = np.maximum(e, o >= 0)     # = np.where(o >= 0, 1, e) (0 <= e <= 1), ~8x faster
-        sig /= 1 + e
-        sig -= self.x
-        sig *= 1 / len(o)
-        return sig
-
-    def log_prob(self, o, x):
-        """Per example log p(x | z): (..., D) -> (...)."""
-        return -self._nll_elements(o, x, np.exp(-np.abs(o))).sum(axis=-1)
-
-    def mean(self, o):
-        return stable_sigmoid(o)
-
-    def __repr__(self):
-        return "Bernoulli()"
-
-
-def _softplus(a):
-    return np.logaddexp(a.dtype.type(0), a)
-
-
-@register
-class Gaussian(Likelihood):
-    """o are means;  -log p(x | z) = 0.5 sum_d ((x_d - o_d)^2 exp(-s_d) + s_d + log 2 pi).
-
-    Fixed variance (learn_variance=False): s = logvar for every feature.
-    Learned variance: one log-variance per feature, s = lo + softplus(u - lo), u (D,) a Parameter,
-    lo = min_logvar. The soft floor keeps s >= lo (sigma >= exp(lo/2)): pixels that are always 0
-    would otherwise drive sigma -> 0 and the likelihood to infinity. It is smooth, so the
-    gradient never dies at the bound:
-        dR/do = (o - x) exp(-s) / B                                        (B, D)
-        dR/ds = 1/B sum_b 0.5 (1 - (x_b - o_b)^2 exp(-s))                  (D,)
-        du   += dR/ds * sigmoid(u - lo)                                   (D,)
-    """
-    name = "gaussian"
-
-    def __init__(self, n_features, logvar=0.0, learn_variance=False, min_logvar=-6.0,
-                 dtype=np.float32):
-        self.n_features = check_positive_int(n_features, "n_features")
-        self.logvar = float(logvar)
-        self.learn_variance = bool(learn_variance)
-        self.min_logvar = float(min_logvar)
-        dtype = check_dtype(dtype)
-        if self.learn_variance and not self.logvar > self.min_logvar:
-            raise ValueError(f"logvar (the initial log-variance, {logvar}) must exceed "
-                             f"min_logvar ({min_logvar})")
-        self.loss = GaussianNLL(reduction="sum", logvar=self.logvar)
-        self.u = None
-        if self.learn_variance:
-            # inverse of the soft floor: u = lo + log(exp(s - lo) - 1)
-            u0 = self.min_logvar + math.log(math.expm1(self.logvar - self.min_logvar))
-            self.u = Parameter(np.full(self.n_features, u0, dtype=dtype))
-
-    def named_parameters(self):
-        return [("u", self.u)] if self.learn_variance else []
-
-    def feature_logvar(self):
-        """s: the per-feature log-variance (D,) if learned, else the fixed float."""
-        if not self.learn_variance:
-            return self.logvar
-        lo = self.u.value.dtype.type(self.min_logvar)
-        return lo + _softplus(self.u.value - lo)
-
-    def nll(self, o, x):
-        if not self.learn_variance:
-            return self.loss.forward(o, x)
-        return self.loss.forward(o, x, self.feature_logvar())
-
-    def backward(self):
-        if self.learn_variance:
-            lo = self.u.value.dtype.type(self.min_logvar)
-            a = self.u.value - lo
-            self.u.grad += self.loss.backward_logvar() * (1 / (1 + np.exp(-a)))
-        return self.loss.backward()
-
-    def log_prob(self, o, x):
-        s = self.feature_logvar()
-        d = x - o
-        return -0.5 * (d * d * np.exp(-s) + s + _LOG_2PI).sum(axis=-1) if np.ndim(s) else \
-            -0.5 * ((d * d).sum(axis=-1) * math.exp(-s) + o.shape[-1] * (s + _LOG_2PI))
-
-    def mean(self, o):
-        return o
-
-    def get_config(self, ctx):
-        return {"n_features": self.n_features, "logvar": self.logvar,
-                "learn_variance": self.learn_variance, "min_logvar": self.min_logvar}
-
-    def __repr__(self):
-        return (f"Gaussian(n_features={self.n_features}, logvar={self.logvar}, "
-                f"learn_variance={self.learn_variance})")
-
-
-def get_likelihood(spec, n_features, dtype):
-    if isinstance(spec, Likelihood):
-        return spec
-    if spec == "bernoulli":
-        return Bernoulli()
-    if spec == "gaussian":
-        return Gaussian(n_features, dtype=dtype)
-    if spec == "gaussian_learned":
-        return Gaussian(n_features, learn_variance=True, dtype=dtype)
-    raise ValueError(f"likelihood must be 'bernoulli', 'gaussian', 'gaussian_learned' or a "
-                     f"Likelihood (Bernoulli(), Gaussian(...)), got {spec!r}")
 
 
 # ---- the model --------------------------------------------------------------------------
@@ -225,13 +69,13 @@ class VAE(Model):
     beta          weight of the KL term (beta-VAE; 1 is the ELBO)
     kl_warmup     number of training steps over which the KL weight ramps linearly up to beta
     step          training steps taken so far (saved, so warm-up resumes where it stopped)
-    seed          int seed (or Generator) of self.rng, which draws eps
+    rng           int seed or Generator of self.rng, which draws eps (an int is saved)
     """
     training_state = ("step",)  # the KL warm-up counter: saved and restored by checkpoints
     terms = ("loss", "reconstruction", "kl", "neg_elbo")
 
     def __init__(self, encoder, mean_head, logvar_head, decoder, likelihood="bernoulli", *,
-                 beta=1.0, kl_warmup=0, step=0, seed=None):
+                 beta=1.0, kl_warmup=0, step=0, rng=None):
         for name, part in (("encoder", encoder), ("decoder", decoder)):
             if not isinstance(part, Layer):
                 raise TypeError(f"{name} must be a Layer (e.g. Sequential), got {type(part).__name__}")
@@ -240,8 +84,8 @@ class VAE(Model):
                 raise TypeError(f"{name} must be a Dense layer, got {type(head).__name__}")
         self.encoder, self.mean_head, self.logvar_head, self.decoder = \
             encoder, mean_head, logvar_head, decoder
-        self.latent_dim = mean_head.n_out
-        if logvar_head.n_out != self.latent_dim or logvar_head.n_in != mean_head.n_in:
+        self.code_dim = mean_head.n_out
+        if logvar_head.n_out != self.code_dim or logvar_head.n_in != mean_head.n_in:
             raise ValueError(f"logvar_head must match mean_head ({mean_head.n_in} -> "
                              f"{mean_head.n_out}), got {logvar_head.n_in} -> {logvar_head.n_out}")
         body_out = output_dim(encoder)
@@ -252,9 +96,9 @@ class VAE(Model):
         self.input_dim = enc_in - c
         if self.input_dim < 1:
             raise ValueError(f"encoder input {enc_in} leaves no room for {c} one-hot label columns")
-        if input_dim(decoder) is not None and input_dim(decoder) != self.latent_dim + c:
-            raise ValueError(f"decoder must take {self.latent_dim + c} features "
-                             f"(latent {self.latent_dim} + {c} label columns), got {input_dim(decoder)}")
+        if input_dim(decoder) is not None and input_dim(decoder) != self.code_dim + c:
+            raise ValueError(f"decoder must take {self.code_dim + c} features "
+                             f"(latent {self.code_dim} + {c} label columns), got {input_dim(decoder)}")
         if output_dim(decoder) is not None and output_dim(decoder) != self.input_dim:
             raise ValueError(f"decoder must output {self.input_dim} features, got {output_dim(decoder)}")
         self.likelihood = get_likelihood(likelihood, self.input_dim, mean_head.W.value.dtype)
@@ -263,9 +107,9 @@ class VAE(Model):
             raise ValueError(f"kl_warmup must be an int >= 0 (steps), got {kl_warmup!r}")
         self.kl_warmup = int(kl_warmup)
         self.step = int(step)
-        self.seed = int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
-        self.rng = as_generator(seed, "seed")
-        self.eps = None
+        self.rng_seed = int_seed(rng)
+        self.rng = as_generator(rng)
+        self.noise = None
 
     def named_children(self):
         return [("encoder", self.encoder), ("mean_head", self.mean_head),
@@ -300,19 +144,20 @@ class VAE(Model):
         eps = self.rng.standard_normal(mu.shape, dtype=mu.dtype)
         z = mu + sd * eps
         o = self.decoder.forward(self._condition(z, onehot), training=training)
-        rec = self.likelihood.nll(o, x)
+        rec = self.likelihood.forward(o, x)
         var = sd * sd
         kl = float(0.5 * (mu * mu + var - 1 - lv).sum() / len(x))
         self._cache = (mu, r, lv, sd, var)
-        self.eps = eps
+        self.noise = eps
         w = self.kl_weight
         return {"loss": rec + w * kl, "reconstruction": rec, "kl": kl, "neg_elbo": rec + kl}
 
-    def backward(self, rec_weight=1.0, kl_weight=None):
-        """Gradients of rec_weight * R + kl_weight * KL (kl_weight None: the current w).
-        Follows the last forward_loss; the derivation is in the module docstring."""
+    def backward(self, *, rec_weight=1.0, kl_weight=None):
+        """Adds the gradients of rec_weight * R + kl_weight * KL (kl_weight None: the current w,
+        so the default is the gradient of "loss"). Follows the last forward_loss; the
+        derivation is in the module docstring."""
         mu, r, lv, sd, var = self._cache
-        eps, B, k = self.eps, len(mu), self.latent_dim
+        eps, B, k = self.noise, len(mu), self.code_dim
         b = self.kl_weight if kl_weight is None else float(kl_weight)
         if rec_weight:
             do = self.likelihood.backward()
@@ -331,13 +176,7 @@ class VAE(Model):
             dlv = dlv * ((r > LOGVAR_MIN) & (r < LOGVAR_MAX))
         dh = self.mean_head.backward(dmu)
         dh += self.logvar_head.backward(dlv)
-        self.encoder.backward_parameters(dh)   # x (and the CVAE's label columns) is data
-
-    def loss_and_grad(self, x, y=None):
-        self.zero_grad()
-        terms = self.forward_loss(x, y, training=True)
-        self.backward()
-        return terms
+        self.encoder.backward(dh, input_grad=False)   # x (and the CVAE's label columns) is data
 
     def train_step(self, x, y, optimizer):
         terms = super().train_step(x, y, optimizer)
@@ -361,22 +200,22 @@ class VAE(Model):
 
     def decode(self, Z, y=None):
         """Mean of p(x|z) (sigmoid of the logits / the Gaussian mean)  (N, k) -> (N, D)."""
-        Z = check_array(Z, "Z", ndim=2, n_features=self.latent_dim, dtype=self.dtype)
+        Z = check_array(Z, "Z", ndim=2, n_features=self.code_dim, dtype=self.dtype)
         onehot = self._onehot(self.check_labels(y, len(Z)), len(Z))
-        return self.likelihood.mean(self.decoder.forward(self._condition(Z, onehot), training=False))
+        return self.likelihood.predict(self.decoder.forward(self._condition(Z, onehot), training=False))
 
     def reconstruct(self, X, y=None):
         """decode(encode(X)): the decoder mean at the posterior mean."""
         X, onehot = self._check_xy(X, y)
         mu, _, _ = self._encode(X, onehot, False)
-        return self.likelihood.mean(self.decoder.forward(self._condition(mu, onehot), training=False))
+        return self.likelihood.predict(self.decoder.forward(self._condition(mu, onehot), training=False))
 
     def sample(self, n, y=None, *, rng=None):
         """n draws z ~ N(0, I) decoded to the mean of p(x|z)  -> (n, D).
         rng: seed or Generator (default: the model's own)."""
         n = check_positive_int(n, "n")
         rng = self.rng if rng is None else as_generator(rng)
-        z = rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
+        z = rng.standard_normal((n, self.code_dim), dtype=self.dtype)
         return self.decode(z, y)
 
     def interpolate(self, x_a, x_b, n=8, y=None):
@@ -401,7 +240,7 @@ class VAE(Model):
         K = check_positive_int(K, "K")
         X, onehot = self._check_xy(X, y)
         rng = self.rng if rng is None else as_generator(rng)
-        N, k = len(X), self.latent_dim
+        N, k = len(X), self.code_dim
         batch_size = batch_size or max(1, 16384 // K)
         out = np.empty(N, dtype=self.dtype)
         for s in range(0, N, batch_size):
@@ -423,13 +262,13 @@ class VAE(Model):
 
     # ---- persistence -------------------------------------------------------------------
     def get_config(self, ctx):
-        return {"encoder": ctx.encode(self.encoder), "mean_head": ctx.encode(self.mean_head),
-                "logvar_head": ctx.encode(self.logvar_head), "decoder": ctx.encode(self.decoder),
-                "likelihood": ctx.encode(self.likelihood), "beta": self.beta,
-                "kl_warmup": self.kl_warmup, "step": self.step, "seed": self.seed}
+        return {"encoder": ctx.serialize(self.encoder), "mean_head": ctx.serialize(self.mean_head),
+                "logvar_head": ctx.serialize(self.logvar_head), "decoder": ctx.serialize(self.decoder),
+                "likelihood": ctx.serialize(self.likelihood), "beta": self.beta,
+                "kl_warmup": self.kl_warmup, "step": self.step, "rng": self.rng_seed}
 
     def __repr__(self):
-        return (f"{type(self).__name__}(input_dim={self.input_dim}, latent_dim={self.latent_dim}, "
+        return (f"{type(self).__name__}(input_dim={self.input_dim}, code_dim={self.code_dim}, "
                 f"likelihood={self.likelihood!r}, beta={self.beta}, kl_warmup={self.kl_warmup})")
 
 
@@ -444,10 +283,10 @@ class CVAE(VAE):
     needs_labels = True
 
     def __init__(self, encoder, mean_head, logvar_head, decoder, likelihood="bernoulli", *,
-                 n_classes, beta=1.0, kl_warmup=0, step=0, seed=None):
+                 n_classes, beta=1.0, kl_warmup=0, step=0, rng=None):
         self.n_classes = check_positive_int(n_classes, "n_classes")
         super().__init__(encoder, mean_head, logvar_head, decoder, likelihood, beta=beta,
-                         kl_warmup=kl_warmup, step=step, seed=seed)
+                         kl_warmup=kl_warmup, step=step, rng=rng)
 
     def _onehot(self, y, n):
         y = self.check_labels(y, n)
@@ -472,7 +311,7 @@ class CVAE(VAE):
 class KLTerm(Model):
     """The KL term of a VAE/CVAE alone, as a Model: for gradient checks of that term only.
 
-    forward_loss returns {"loss": KL}; loss_and_grad runs the VAE's backward with the
+    forward_loss returns {"loss": KL}; backward runs the VAE's backward with the
     reconstruction weight 0 and the KL weight 1.
     """
 
@@ -488,11 +327,9 @@ class KLTerm(Model):
     def forward_loss(self, x, y=None, *, training=True):
         return {"loss": self.vae.forward_loss(x, y, training=training)["kl"]}
 
-    def loss_and_grad(self, x, y=None):
-        self.zero_grad()
-        terms = self.forward_loss(x, y)
+    def backward(self):
+        """The VAE's backward with the reconstruction weight 0 and the KL weight 1."""
         self.vae.backward(rec_weight=0.0, kl_weight=1.0)
-        return terms
 
 
 def _mlp_parts(sizes, n_classes, activation, init, rng, dtype):
@@ -513,28 +350,21 @@ def _mlp_parts(sizes, n_classes, activation, init, rng, dtype):
 
 
 def mlp_vae(sizes, *, activation="relu", likelihood="bernoulli", beta=1.0, kl_warmup=0,
-            init=None, seed=None, dtype=np.float32):
+            init=None, rng=None, dtype=np.float32):
     """A VAE from layer sizes: sizes=[64, 32, 2] builds
         encoder 64 -> 32, heads 32 -> 2 (mean, log-variance), decoder 2 -> 32 -> 64 (linear output).
-    seed seeds the weights and the model's eps Generator."""
-    rng = as_generator(seed, "seed")
-    parts = _mlp_parts(sizes, None, activation, init, rng, dtype)
-    return VAE(*parts, likelihood, beta=beta, kl_warmup=kl_warmup,
-               seed=_child_seed(seed, rng))
+    rng seeds the weights and, through child_seed, the model's noise Generator."""
+    gen = as_generator(rng)
+    parts = _mlp_parts(sizes, None, activation, init, gen, dtype)
+    return VAE(*parts, likelihood, beta=beta, kl_warmup=kl_warmup, rng=child_seed(rng, gen))
 
 
 def mlp_cvae(sizes, n_classes, *, activation="relu", likelihood="bernoulli", beta=1.0,
-             kl_warmup=0, init=None, seed=None, dtype=np.float32):
+             kl_warmup=0, init=None, rng=None, dtype=np.float32):
     """A conditional VAE from layer sizes; the encoder takes D + n_classes inputs, the decoder
     k + n_classes."""
     n_classes = check_positive_int(n_classes, "n_classes")
-    rng = as_generator(seed, "seed")
-    parts = _mlp_parts(sizes, n_classes, activation, init, rng, dtype)
+    gen = as_generator(rng)
+    parts = _mlp_parts(sizes, n_classes, activation, init, gen, dtype)
     return CVAE(*parts, likelihood, n_classes=n_classes, beta=beta, kl_warmup=kl_warmup,
-                seed=_child_seed(seed, rng))
-
-
-def _child_seed(seed, rng):
-    """An int seed for the model's eps Generator (saved with the model)."""
-    return int(rng.integers(2**31)) if seed is None or isinstance(seed, np.random.Generator) \
-        else int(seed) + 1
+                rng=child_seed(rng, gen))

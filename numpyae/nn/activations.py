@@ -1,17 +1,16 @@
-"""Elementwise activations with their first and second derivatives.
+"""Elementwise activations y = f(a) with their first and second derivatives.
 
-Each activation y = f(a) offers
-    forward(a)             -> y = f(a)
-    derivative(a, y)       -> f'(a)     (may use the cached output y when that is cheaper)
-    second_derivative(a, y)-> f''(a)    (needed by the contractive penalty)
-    backward(a, y, dy, out=None) -> dy * f'(a)  (the chain-rule step a layer's backward needs)
-All are elementwise: shapes in = shapes out, dtype preserved.
+An activation is a function object, not a layer (it has no forward/backward of its own; a
+Dense layer applies it and its chain-rule step inside its own forward and backward):
 
-backward is the hot-path form of ``dy * derivative(a, y)``: subclasses fuse it into as few passes
-over the batch as they can (sigmoid: da = dy * y * (1 - y) in three in-place passes, no
-temporaries; identity: dy itself). It never writes into a, y or dy, and its result may be dy
-itself (identity), so a caller must not write into it either. With out= (an array of the
-result's shape and dtype) the result is written there, so a layer can reuse one work buffer.
+    f(a)                          y = f(a)
+    f.derivative(a, y)            f'(a)     (may use the output y when that is cheaper)
+    f.second_derivative(a, y)     f''(a)    (the contractive penalty needs it)
+    f.chain(a, y, dy, out=None)   dy * f'(a), the chain-rule step of a layer's backward
+
+All are elementwise: shapes in = shapes out, dtype preserved. ``chain`` never writes into a, y
+or dy, and may return dy itself (identity), so a caller must not write into its result either;
+with out= it writes into that buffer.
 """
 from __future__ import annotations
 
@@ -22,22 +21,23 @@ class Activation:
     name = "activation"
 
     def __call__(self, a):
-        return self.forward(a)
-
-    def forward(self, a):
+        """y = f(a), elementwise."""
         raise NotImplementedError
 
     def derivative(self, a, y):
+        """f'(a), elementwise; y = f(a) is passed in for activations whose f' is cheaper from y."""
         raise NotImplementedError
 
     def second_derivative(self, a, y):
+        """f''(a), elementwise."""
         raise NotImplementedError
 
-    def backward(self, a, y, dy, out=None):
-        """dL/da = dy * f'(a)  (elementwise; shapes of a)."""
+    def chain(self, a, y, dy, out=None):
+        """dL/da = dy * f'(a)  (elementwise; shapes of a). Subclasses fuse it into fewer passes."""
         return np.multiply(dy, self.derivative(a, y), out=out)
 
     def get_config(self):
+        """{"name": ..., options}: what get_activation rebuilds this activation from."""
         return {"name": self.name}
 
     def __repr__(self):
@@ -49,7 +49,7 @@ class Identity(Activation):
     """f(a) = a,  f' = 1,  f'' = 0."""
     name = "identity"
 
-    def forward(self, a):
+    def __call__(self, a):
         return a
 
     def derivative(self, a, y):
@@ -58,7 +58,7 @@ class Identity(Activation):
     def second_derivative(self, a, y):
         return np.zeros_like(a)
 
-    def backward(self, a, y, dy, out=None):
+    def chain(self, a, y, dy, out=None):
         """f' = 1, so dL/da = dy: no pass over the data at all (out is not used)."""
         return dy
 
@@ -86,7 +86,7 @@ class Sigmoid(Activation):
     """
     name = "sigmoid"
 
-    def forward(self, a):
+    def __call__(self, a):
         y = np.multiply(a, 0.5)   # Python floats keep float32 arrays float32
         np.tanh(y, out=y)
         y *= 0.5
@@ -96,7 +96,7 @@ class Sigmoid(Activation):
     def derivative(self, a, y):
         return y * (1 - y)
 
-    def backward(self, a, y, dy, out=None):
+    def chain(self, a, y, dy, out=None):
         """dL/da = dy * y * (1 - y), from the cached output y, in place in one array."""
         da = np.subtract(1, y, out=out)
         da *= y
@@ -111,7 +111,7 @@ class Tanh(Activation):
     """f(a) = tanh(a),  f' = 1 - y^2,  f'' = -2 y (1 - y^2)."""
     name = "tanh"
 
-    def forward(self, a):
+    def __call__(self, a):
         return np.tanh(a)
 
     def derivative(self, a, y):
@@ -120,7 +120,7 @@ class Tanh(Activation):
     def second_derivative(self, a, y):
         return -2 * y * (1 - y * y)
 
-    def backward(self, a, y, dy, out=None):
+    def chain(self, a, y, dy, out=None):
         """dL/da = dy * (1 - y^2), from the cached output y, in place in one array."""
         da = np.multiply(y, y, out=out)
         np.subtract(1, da, out=da)
@@ -132,7 +132,7 @@ class ReLU(Activation):
     """f(a) = max(a, 0),  f' = [a > 0],  f'' = 0 (everywhere but the kink at 0)."""
     name = "relu"
 
-    def forward(self, a):
+    def __call__(self, a):
         return np.maximum(a, 0)
 
     def derivative(self, a, y):
@@ -141,7 +141,7 @@ class ReLU(Activation):
     def second_derivative(self, a, y):
         return np.zeros_like(a)
 
-    def backward(self, a, y, dy, out=None):
+    def chain(self, a, y, dy, out=None):
         """dL/da = dy * [a > 0]: the mask as 0.0/1.0 straight into the result, times dy."""
         if out is None:
             return np.multiply(dy, a > 0)
@@ -160,7 +160,7 @@ class LeakyReLU(Activation):
             raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
         self.alpha = alpha
 
-    def forward(self, a):
+    def __call__(self, a):
         return np.where(a > 0, a, a * a.dtype.type(self.alpha))
 
     def derivative(self, a, y):
@@ -186,7 +186,7 @@ class ELU(Activation):
             raise ValueError(f"alpha must be a finite number > 0, got {alpha}")
         self.alpha = alpha
 
-    def forward(self, a):
+    def __call__(self, a):
         return np.where(a > 0, a, a.dtype.type(self.alpha) * np.expm1(np.minimum(a, 0)))
 
     def derivative(self, a, y):
@@ -203,7 +203,7 @@ class Softplus(Activation):
     """f(a) = log(1 + exp(a)) = logaddexp(0, a),  f' = sigmoid(a),  f'' = s(1-s)."""
     name = "softplus"
 
-    def forward(self, a):
+    def __call__(self, a):
         return np.logaddexp(a.dtype.type(0), a)
 
     def derivative(self, a, y):

@@ -22,26 +22,19 @@ All shapes are (B, D) in and out.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..core.registry import register
 from .layers import Layer
 from ..core.checks import check_nonnegative_float, check_probability
-from ..core.random import as_generator
-
-
-def _seed_config(rng):
-    """An int seed is saved with the model; a Generator (or None) is not (a fresh one on load)."""
-    return rng if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) else None
+from ..core.random import as_generator, int_seed
 
 
 class Corruption(Layer):
     """Base class: identity at inference, a kept noise sample in training."""
 
     def __init__(self, rng=None):
-        self.seed = _seed_config(rng)
+        self.rng_seed = int_seed(rng)
         self.rng = as_generator(rng)
         self.training = False
 
@@ -54,13 +47,13 @@ class Corruption(Layer):
             return x
         return self._corrupt(x)
 
-    def backward(self, dy):
-        if not self.training:
-            return dy
-        return self._backward(dy)
+    def backward(self, dy, *, input_grad=True):
+        if not input_grad:
+            return None
+        return self._backward(dy) if self.training else dy
 
     def get_config(self, ctx):
-        return {"rng": self.seed}
+        return {"rng": self.rng_seed}
 
 
 @register

@@ -1,40 +1,25 @@
-"""Layers with explicit forward and backward passes.
+"""Layers with explicit forward and backward passes: Dense, TiedDense, Sequential, TopK.
 
-The protocol (DESIGN.md):
+The layer protocol (ARCHITECTURE.md):
 
+    layer.forward(x, *, training=True) -> y        caches what backward needs on the layer
+    layer.backward(dy, *, input_grad=True) -> dx   ADDS into each Parameter.grad; returns dL/dx,
+                                                   or None with input_grad=False (x is data)
     layer.named_parameters() -> [(name, Parameter)]
-    layer.forward(x, training=True) -> y         caches what backward needs on self
-    layer.backward(dy) -> dx                     ADDS into each Parameter.grad, returns dL/dx
 
-Batch is the first axis. A layer keeps the input/outputs of its last forward pass, so backward
-must follow the forward it belongs to.
-
-Layers whose input is data (the first layers of a network) need not compute dL/dx at all:
-    layer.backward_parameters(dy) -> None     the parameter gradients of backward, without dx
-Sequential passes it to its first layer with parameters, so the largest matmul of an MNIST-sized
-autoencoder's backward (dx of the 784-wide input layer, 15% of a step's work) is skipped.
-
-Speed notes (what the hot path does, and why):
-  * Every forward returns and caches NEW arrays, and so does every backward; a layer never
-    writes into an array it has returned or been given, so callers may keep what they get (a
-    reconstruction, a trace, a dx). Arrays that never leave a method (Dense's da = dL/da) live
-    in a Workspace instead: one buffer per name, reused while the batch shape and dtype stay
-    the same, reallocated when they change (measured at batch 1024: 1491 page faults per step
-    without it, 78 with it).
-  * Elementwise work is done in place on those new arrays (``a = x @ W; a += b``) so that no
-    second (batch, n_out) temporary is made, and the activation's chain-rule step is fused
-    (Activation.backward) and uses the cached output y where that is cheaper.
+Batch is the first axis. backward follows the forward it belongs to. A layer never writes into
+an array it was given or has returned; arrays that never leave a method live in its Workspace.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import check_array, check_dtype, check_positive_int
+from ..core.random import as_generator
+from ..core.registry import register
 from .activations import get_activation
 from .initializers import default_init_for, initialize
-from ..core.registry import register
 from .parameter import Parameter, unique
-from ..core.checks import check_dtype, check_positive_int
-from ..core.random import as_generator
 
 
 class Workspace:
@@ -66,54 +51,53 @@ def _workspace(layer):
     return work
 
 
-def _activation_backward(layer, dy):
-    """dL/da = dy * f'(a) for a Dense-like layer, written into the layer's reusable da buffer."""
+def batch_sum(layer, da):
+    """sum over the batch of da  (n,), computed as the matrix-vector product 1^T da with a
+    vector of ones kept in the layer's workspace (BLAS: 2-3x faster than da.sum(axis=0))."""
+    ones = _workspace(layer).get("ones", (da.shape[0],), da.dtype, fill=1)
+    return ones @ da
+
+
+def activation_chain(layer, dy):
+    """da = dy * f'(a) for a Dense-like layer, into the layer's reusable da buffer."""
     a = layer.a
     if dy.shape != a.shape:
         raise ValueError(f"dy must have the layer output's shape {a.shape}, got {dy.shape}")
     out = None
     if layer.activation.name != "identity":      # identity returns dy itself
         out = _workspace(layer).get("da", a.shape, np.result_type(dy, a))
-    return layer.activation.backward(a, layer.y, dy, out=out)
-
-
-def _batch_ones(layer, da):
-    """A vector of ones as long as da's batch, kept in the layer's workspace: the sum over the
-    batch of da is the matrix-vector product 1^T da (BLAS: 2-3x faster than da.sum(axis=0))."""
-    return _workspace(layer).get("ones", (da.shape[0],), da.dtype, fill=1)
+    return layer.activation.chain(a, layer.y, dy, out=out)
 
 
 class Layer:
     """Base class. Subclasses override forward/backward and, if they own weights, named_parameters."""
 
     def named_parameters(self):
+        """[(name, Parameter)] of this layer (a tied weight appears under each user)."""
         return []
 
     def parameters(self):
+        """The Parameters of this layer, each once."""
         return unique(p for _, p in self.named_parameters())
 
     def forward(self, x, *, training=True):
+        """y = layer(x); caches what backward needs."""
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, dy, *, input_grad=True):
+        """Adds dL/dθ into every Parameter.grad; returns dL/dx (None with input_grad=False)."""
         raise NotImplementedError
-
-    def backward_parameters(self, dy):
-        """backward(dy) for a layer whose input needs no gradient (it is data): fill the
-        parameter gradients, return None. Layers override it to skip computing dx."""
-        self.backward(dy)
 
     def __call__(self, x, *, training=False):
         """forward() on user input: x is checked (2-D, real, finite, the layer's input size) and
         cast to the layer's dtype first. Models call forward() directly (already checked)."""
-        from ..core.checks import check_array
         params = self.parameters()
         dtype = params[0].value.dtype.type if params else None
         x = check_array(x, "x", ndim=2, n_features=input_dim(self), dtype=dtype)
         return self.forward(x, training=training)
 
     def get_config(self, ctx):
-        """Constructor arguments as JSON-able values (sub-objects through ctx.encode)."""
+        """Constructor arguments as JSON-able values (nested objects through ctx.serialize)."""
         return {}
 
     def __repr__(self):
@@ -126,11 +110,12 @@ class Dense(Layer):
 
     Shapes:  x (B, n_in)   W (n_in, n_out)   b (n_out,)   a, y (B, n_out)
 
-    Backward, given dy = dL/dy (B, n_out):
-        da = dy * f'(a)                 (B, n_out)   (Activation.backward: fused, from y if cheaper)
-        dW += x^T da                    (n_in, n_out)
-        db += sum over the batch of da  (n_out,)
-        dx  = da W^T                    (B, n_in)    (skipped by backward_parameters)
+    Backward, given dy = dL/dy (B, n_out) and optionally da = a further gradient with respect
+    to the pre-activation a (B, n_out), from a penalty on a that joins the chain rule here:
+        g  = dy * f'(a) + da            (B, n_out)   dL/da in total
+        dW += x^T g                     (n_in, n_out)
+        db += sum over the batch of g   (n_out,)
+        dx  = g W^T                     (B, n_in)    (not computed with input_grad=False)
 
     After forward, x is the input it was given, a (B, n_out) the pre-activation and y = f(a)
     the output (for the identity, y is a). All three are left untouched by later calls.
@@ -158,27 +143,16 @@ class Dense(Layer):
         a = x @ self.W.value
         a += self.b.value            # in place: one pass, no second (B, n_out) temporary
         self.a = a
-        self.y = self.activation.forward(a)
+        self.y = self.activation(a)
         return self.y
 
-    def backward(self, dy):
-        return self.backward_preactivation(_activation_backward(self, dy))
-
-    def backward_parameters(self, dy):
-        """backward without dx (for a first layer, whose input is data): dW and db only."""
-        self._accumulate(_activation_backward(self, dy))
-
-    def backward_preactivation(self, da, *, input_grad=True):
-        """The affine part of backward, given da = dL/da directly (penalties on a use this).
-
-        dW += x^T da,  db += sum_b da,  returns dx = da W^T (None with input_grad=False, for a
-        layer whose input is data).  da is only read."""
-        self._accumulate(da)
-        return da @ self.W.value.T if input_grad else None
-
-    def _accumulate(self, da):
-        self.W.grad += self.x.T @ da
-        self.b.grad += _batch_ones(self, da) @ da     # sum over the batch of da, as 1^T da
+    def backward(self, dy, *, input_grad=True, da=None):
+        g = activation_chain(self, dy)
+        if da is not None:
+            g = g + da
+        self.W.grad += self.x.T @ g
+        self.b.grad += batch_sum(self, g)
+        return g @ self.W.value.T if input_grad else None
 
     def get_config(self, ctx):
         return {"n_in": self.n_in, "n_out": self.n_out,
@@ -216,6 +190,7 @@ class TiedDense(Layer):
 
     @property
     def W(self):
+        """The tied weight: the source layer's W Parameter itself."""
         return self.source.W
 
     def named_parameters(self):
@@ -228,24 +203,17 @@ class TiedDense(Layer):
         a = x @ self.source.W.value.T
         a += self.b.value
         self.a = a
-        self.y = self.activation.forward(a)
+        self.y = self.activation(a)
         return self.y
 
-    def backward(self, dy):
-        da = self._accumulate(dy)
-        return da @ self.source.W.value
-
-    def backward_parameters(self, dy):
-        self._accumulate(dy)
-
-    def _accumulate(self, dy):
-        da = _activation_backward(self, dy)
+    def backward(self, dy, *, input_grad=True):
+        da = activation_chain(self, dy)
         self.source.W.grad += da.T @ self.x
-        self.b.grad += _batch_ones(self, da) @ da     # sum over the batch of da, as 1^T da
-        return da
+        self.b.grad += batch_sum(self, da)
+        return da @ self.source.W.value if input_grad else None
 
     def get_config(self, ctx):
-        return {"source": ctx.encode(self.source), "activation": self.activation.get_config()}
+        return {"source": ctx.serialize(self.source), "activation": self.activation.get_config()}
 
     def __repr__(self):
         return f"TiedDense({self.n_in}, {self.n_out}, activation={self.activation.name!r}, tied)"
@@ -253,7 +221,11 @@ class TiedDense(Layer):
 
 @register
 class Sequential(Layer):
-    """Layers applied in order: forward left to right, backward right to left (chain rule)."""
+    """Layers applied in order: forward left to right, backward right to left (chain rule).
+
+    With input_grad=False (the stack's input is data) backward stops at the first layer that
+    has parameters, and asks it for its parameter gradients only.
+    """
 
     def __init__(self, layers):
         layers = list(layers)
@@ -271,14 +243,8 @@ class Sequential(Layer):
             x = layer.forward(x, training=training)
         return x
 
-    def backward(self, dy):
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
-
-    def backward_parameters(self, dy):
-        """backward without dL/dx of the stack's input (see backward_parameters_chain)."""
-        backward_parameters_chain(self.layers, dy)
+    def backward(self, dy, *, input_grad=True):
+        return backward_through(self.layers, dy, input_grad=input_grad)
 
     def __len__(self):
         return len(self.layers)
@@ -290,27 +256,39 @@ class Sequential(Layer):
         return iter(self.layers)
 
     def get_config(self, ctx):
-        return {"layers": [ctx.encode(layer) for layer in self.layers]}
+        return {"layers": [ctx.serialize(layer) for layer in self.layers]}
 
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n])"
 
 
-def backward_parameters_chain(layers, dy):
-    """Backward through `layers` (in forward order) when their input is data: only the
-    parameter gradients are filled. Layers before the first one with parameters are skipped
-    (they have nothing to fill), and that first one is asked for its parameter gradients only."""
-    first = next((i for i, layer in enumerate(layers) if layer.named_parameters()), None)
-    if first is None:
-        return
-    for layer in reversed(layers[first + 1:]):
-        dy = layer.backward(dy)
-    layers[first].backward_parameters(dy)
+def backward_through(layers, dy, *, input_grad=True):
+    """Backward through `layers` (given in forward order), last layer first.
+
+    With input_grad=False the layers' input is data: the layers below the lowest one with
+    parameters are not visited, and that one computes no dx. Returns dx, or None."""
+    layers = list(layers)
+    if not input_grad:
+        first = next((i for i, layer in enumerate(layers) if layer.named_parameters()), None)
+        if first is None:
+            return None
+        layers = layers[first:]
+    for i in range(len(layers) - 1, -1, -1):
+        dy = layers[i].backward(dy, input_grad=input_grad or i > 0)
+    return dy
 
 
 def _sublayers(layer):
     return getattr(layer, "layers", None)
+
+
+def flatten(layer):
+    """The leaf layers of a (possibly nested) Sequential, in forward order."""
+    subs = _sublayers(layer)
+    if subs is None:
+        return [layer]
+    return [leaf for sub in subs for leaf in flatten(sub)]
 
 
 def input_dim(layer):
@@ -368,8 +346,8 @@ class TopK(Layer):
         self.mask = mask
         return np.where(mask, x, x.dtype.type(0))
 
-    def backward(self, dy):
-        return np.where(self.mask, dy, dy.dtype.type(0))
+    def backward(self, dy, *, input_grad=True):
+        return np.where(self.mask, dy, dy.dtype.type(0)) if input_grad else None
 
     def get_config(self, ctx):
         return {"k": self.k}

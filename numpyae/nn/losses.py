@@ -1,7 +1,8 @@
-"""Losses: forward(output, target) -> float, backward() -> dL/d output.
+"""Losses: forward(output, target) -> float, backward() -> dL/d output (the output's shape).
 
 ``output`` is what the network's last layer produces; ``predict(output)`` turns it into the
 prediction a user sees (identity for MSE, sigmoid for BCE on logits, softmax for cross-entropy).
+The target is data: it gets no gradient.
 
 reduction (MSE and BCE):
     "mean"  mean over batch and features   L = 1/(B D) sum_bd l_bd   (default; what "MSE" usually means)
@@ -14,6 +15,7 @@ import math
 import numpy as np
 
 from .activations import stable_sigmoid
+from ..core.checks import check_array, check_labels
 from ..core.registry import register
 
 _REDUCTIONS = ("mean", "sum")
@@ -38,24 +40,32 @@ class Loss:
         if output.shape != target.shape:
             raise ValueError(f"target must have the output's shape {output.shape}, got {target.shape}")
 
+    def forward(self, output, target):
+        """L(output, target), a float; caches what backward needs."""
+        raise NotImplementedError
+
+    def backward(self):
+        """dL/d output of the last forward  (the output's shape)."""
+        raise NotImplementedError
+
     def predict(self, output):
+        """The prediction a user sees from the raw output (here the output itself)."""
         return output
 
     def __call__(self, output, target):
         """forward() on user input: output (B, D) and target are checked (real, finite, matching
         shapes; output cast to float32 unless float64) first. Models call forward() directly."""
-        from ..core.checks import check_array
         output = check_array(output, "output", ndim=2)
         return self.forward(output, self._check_target(target, output))
 
     def _check_target(self, target, output):
-        from ..core.checks import check_array
         target = check_array(target, "target", ndim=2, dtype=output.dtype.type)
         if target.shape != output.shape:
             raise ValueError(f"target must have the output's shape {output.shape}, got {target.shape}")
         return target
 
     def get_config(self, ctx):
+        """Constructor arguments, JSON-able."""
         return {"reduction": self.reduction}
 
     def __repr__(self):
@@ -139,7 +149,6 @@ class SoftmaxCrossEntropy(Loss):
         super().__init__("mean")
 
     def _check_target(self, target, output):
-        from ..core.checks import check_labels
         return check_labels(target, "target", n=output.shape[0], n_classes=output.shape[1])
 
     def forward(self, output, target):
@@ -187,19 +196,22 @@ def get_loss(spec):
 _LOG_2PI = math.log(2 * math.pi)  # a Python float: multiplying float32 arrays keeps float32
 
 
+def gaussian_nll_sum(diff, logvar, inv_var):
+    """sum over every element of (o - t)^2 exp(-s) + s + log 2pi  (twice the NLL), with
+    diff = o - t (B, D), s = logvar a scalar or per feature (D,), inv_var = exp(-s)."""
+    n_rows = diff.size // max(np.size(logvar), 1)           # how often each s entry is used
+    return (diff * diff * inv_var).sum() + n_rows * np.sum(logvar) + diff.size * _LOG_2PI
+
+
 @register
 class GaussianNLL(Loss):
-    """Negative log-likelihood of targets t under N(o, sigma^2), with s = log sigma^2.
+    """Negative log-likelihood of targets t under N(o, sigma^2), with s = log sigma^2 fixed.
 
     Per element:  l = 0.5 ((o - t)^2 exp(-s) + s + log 2pi)
-    L = c * sum_bd l_bd,   c = 1/(B D) ("mean") or 1/B ("sum", the VAE's Gaussian decoder)
-
-    s is either fixed (the constructor's ``logvar``, a float) or passed to forward() as an array
-    broadcastable to the output, e.g. a learned per-feature log-variance of shape (D,):
-        dL/do = c (o - t) exp(-s)                              (B, D)
-        dL/ds = c * 0.5 (1 - (o - t)^2 exp(-s)), summed over the axes s was broadcast along
-                                                              (s's own shape; see backward_logvar)
-    With s fixed at 0 this is 0.5 * squared error plus a constant: MSE up to scale.
+    L = c * sum_bd l_bd,   c = 1/(B D) ("mean") or 1/B ("sum")
+    dL/do = c (o - t) exp(-s)                                   (B, D)
+    With s = 0 this is 0.5 * squared error plus a constant: MSE up to scale. (A learned
+    variance is a parameter: the VAE's Gaussian likelihood has one.)
     """
     name = "gaussian_nll"
 
@@ -209,30 +221,17 @@ class GaussianNLL(Loss):
         if not np.isfinite(self.logvar):
             raise ValueError(f"logvar must be a finite float, got {logvar!r}")
 
-    def forward(self, output, target, logvar=None):
+    def forward(self, output, target):
         self._check(output, target)
         t = output.dtype.type
-        s = t(self.logvar) if logvar is None else logvar
-        self.s_shape = np.shape(s)
+        s = t(self.logvar)
         self.diff = output - target
         self.inv_var = np.exp(-s)
         self.c = t(self._scale(output))
-        sq = self.diff * self.diff * self.inv_var          # (o - t)^2 exp(-s)
-        self.sq = sq
-        n_rows = output.size // max(np.size(s), 1)          # how often each s entry is used
-        total = sq.sum() + n_rows * np.sum(s) + output.size * _LOG_2PI
-        return float(self.c * 0.5 * total)
+        return float(self.c * 0.5 * gaussian_nll_sum(self.diff, s, self.inv_var))
 
     def backward(self):
         return self.c * self.diff * self.inv_var
-
-    def backward_logvar(self):
-        """dL/ds in s's shape: c * 0.5 * sum over broadcast axes of (1 - (o - t)^2 exp(-s))."""
-        g = self.c * 0.5 * (1 - self.sq)
-        lead = g.ndim - len(self.s_shape)
-        g = g.sum(axis=tuple(range(lead))) if lead else g
-        keep = tuple(i for i, n in enumerate(self.s_shape) if n == 1 and g.shape[i] != 1)
-        return g.sum(axis=keep, keepdims=True) if keep else g
 
     def get_config(self, ctx):
         return {"reduction": self.reduction, "logvar": self.logvar}

@@ -1,28 +1,19 @@
-"""Penalties added to an autoencoder's reconstruction loss.
+"""Penalties added to an autoencoder's reconstruction loss:  L = L_rec(x_hat, x) + sum_p P_p.
 
-    L_total = L_reconstruction(x_hat, x) + sum over penalties P
+WeightDecay acts on every weight matrix W; L1Activity, KLSparsity and Contractive act on the
+code layer, the encoder's last layer h = f(a), a = x_c W + b (x_c is that layer's own input).
 
-The penalties act on one of two things:
-    weights    WeightDecay: every weight matrix W of the model (biases excluded)
-    code       L1Activity, KLSparsity, Contractive: the CODE LAYER, i.e. the last layer of the
-               encoder, h = f(a), a = x_c W + b, where x_c is that layer's own input (the data for a
-               one-layer encoder, the previous layer's output for a deeper one)
+The penalty protocol (ARCHITECTURE.md), once per forward and backward pass of the model:
 
-Protocol (what numpyae.models.Autoencoder calls, once per forward/backward pass):
+    penalty.bind(layer)                      at construction: refuses a code layer it cannot use
+    P = penalty.forward(h, layer, weights)   h (B, k) the code, layer the code layer after its
+                                             forward (a, y cached), weights the W Parameters
+    dh, da = penalty.backward()              dP/dh and dP/da (B, k), either may be None; dP/dW
+                                             that bypasses h and a is ADDED into W.grad here
 
-    penalty.bind(code_layer)                        at model construction: refuses a code layer the
-                                                    penalty cannot work with (clear error)
-    value = penalty.forward(h, code_layer, weights) h (B, k) the code, weights a list of Parameters
-    dh, da = penalty.backward()                     dP/dh (B, k) and dP/da (B, k), either may be None;
-                                                    gradients that do not pass through h or a
-                                                    (dP/dW directly) are ADDED into Parameter.grad here
-
-The model adds dh to the gradient the decoder sends back into the code, and da to the code layer's
-pre-activation gradient, then lets the code layer's backward_preactivation(da) turn it into dW, db
-and the gradient for the layer's input, so penalties compose with deeper encoders.
-
-Batch convention: code penalties are MEANS over the batch (like the losses' "mean"), except
-KLSparsity, which is a function of the batch mean activation rho_hat (Ng's CS294A notes).
+The model adds dh to what the decoder sends back into the code and passes da to the code
+layer's backward(dy, da=da), so penalties compose with deeper encoders. Code penalties are means
+over the batch, except KLSparsity, a function of the batch-mean activation (Ng's CS294A notes).
 """
 from __future__ import annotations
 
@@ -34,18 +25,22 @@ from ..core.checks import check_nonnegative_float, check_probability
 
 
 class Penalty:
+    """Base class: a scalar P of the code and the weights, with its gradients (module doc)."""
     name = "penalty"
 
-    def bind(self, code_layer):
-        """Check that this penalty can be applied to code_layer; raise a clear error if not."""
+    def bind(self, layer):
+        """Check that this penalty can be applied to the code layer; raise a clear error if not."""
 
-    def forward(self, h, code_layer, weights):
+    def forward(self, h, layer, weights):
+        """P, a float; caches what backward needs."""
         raise NotImplementedError
 
     def backward(self):
+        """(dP/dh, dP/da) of the last forward, each (B, k) or None; adds dP/dW into W.grad."""
         raise NotImplementedError
 
     def get_config(self, ctx):
+        """Constructor arguments, JSON-able."""
         return {}
 
     def __repr__(self):
@@ -68,7 +63,7 @@ class WeightDecay(Penalty):
         self.lam = check_nonnegative_float(lam, "lam")
         self.weights = ()
 
-    def forward(self, h, code_layer, weights):
+    def forward(self, h, layer, weights):
         self.weights = weights
         total = sum(float(np.vdot(w.value, w.value)) for w in weights)
         return 0.5 * self.lam * total
@@ -96,7 +91,7 @@ class L1Activity(Penalty):
         self.beta = check_nonnegative_float(beta, "beta")
         self.h = None
 
-    def forward(self, h, code_layer, weights):
+    def forward(self, h, layer, weights):
         self.h = h
         return self.beta * float(np.abs(h).sum()) / h.shape[0]
 
@@ -108,8 +103,8 @@ class L1Activity(Penalty):
         return {"beta": self.beta}
 
 
-def _code_activation_name(code_layer):
-    act = getattr(code_layer, "activation", None)
+def _code_activation_name(layer):
+    act = getattr(layer, "activation", None)
     return getattr(act, "name", None)
 
 
@@ -136,7 +131,7 @@ class KLSparsity(Penalty):
     """
     name = "kl_sparsity"
 
-    def __init__(self, rho=0.05, beta=3.0, eps=1e-6):
+    def __init__(self, rho=0.01, beta=3.0, eps=1e-6):
         self.rho = check_probability(rho, "rho", open_low=True)
         self.beta = check_nonnegative_float(beta, "beta")
         self.eps = check_probability(eps, "eps", open_low=True)
@@ -144,13 +139,13 @@ class KLSparsity(Penalty):
             raise ValueError(f"eps must be < 0.5, got {eps}")
         self.h = self.rho_hat = self.clipped = None
 
-    def bind(self, code_layer):
-        name = _code_activation_name(code_layer)
+    def bind(self, layer):
+        name = _code_activation_name(layer)
         if name is not None and name != "sigmoid":
             raise ValueError(f"KLSparsity needs code activations in (0, 1), i.e. a sigmoid code "
                              f"layer; the code layer has activation {name!r}")
 
-    def forward(self, h, code_layer, weights):
+    def forward(self, h, layer, weights):
         lo, hi = float(h.min()), float(h.max())
         if lo < 0 or hi > 1:
             raise ValueError(f"KLSparsity needs code activations in (0, 1) (a sigmoid code layer); "
@@ -198,7 +193,7 @@ class Contractive(Penalty):
         dP/dW_ij |direct = lam/B * sum_b g_bj^2 * 2 W_ij
                          = 2 lam W_ij * mean_b(g_bj^2)                 (n, k)   added into W.grad
     and the model pushes da through the affine map like any other pre-activation gradient
-    (Dense.backward_preactivation):
+    (Dense.backward(dy, da=da)):
         dP/dW |through a = x^T da   (n, k)     dP/db = sum_b da   (k,)     dP/dx = da W^T   (B, n)
     so the penalty composes with the layers below the code layer.
 
@@ -210,17 +205,17 @@ class Contractive(Penalty):
         self.lam = check_nonnegative_float(lam, "lam")
         self.layer = self.g = None
 
-    def bind(self, code_layer):
-        if not isinstance(code_layer, Dense):
+    def bind(self, layer):
+        if not isinstance(layer, Dense):
             raise TypeError(f"Contractive needs a Dense code layer (the encoder's last layer), "
-                            f"got {type(code_layer).__name__}")
+                            f"got {type(layer).__name__}")
 
-    def forward(self, h, code_layer, weights):
-        self.bind(code_layer)
-        self.layer = code_layer
-        W = code_layer.W.value
+    def forward(self, h, layer, weights):
+        self.bind(layer)
+        self.layer = layer
+        W = layer.W.value
         self.s = np.einsum("ij,ij->j", W, W)                                   # (k,)
-        self.g = code_layer.activation.derivative(code_layer.a, code_layer.y)  # (B, k)
+        self.g = layer.activation.derivative(layer.a, layer.y)                 # (B, k)
         self.gg = self.g * self.g                                               # (B, k)
         B = self.g.shape[0]
         return self.lam * float((self.gg @ self.s).sum()) / B

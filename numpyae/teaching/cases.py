@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models import mlp_autoencoder
+from ..models import (AAEPhase, ContractiveAutoencoder, DenoisingAutoencoder, KLTerm,
+                      KSparseAutoencoder, L1SparseAutoencoder, SparseAutoencoder, mlp_aae,
+                      mlp_autoencoder, mlp_classifier, mlp_cvae, mlp_vae, stack_autoencoders)
+from ..nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
+from .gradcheck import check_model
+
 
 GRADCHECK_CASES = {}
 
@@ -53,80 +58,65 @@ def _tied(rng):
 
 
 
-# ---- regularized autoencoders (issue 3) --------------------------------------------------
-
-def _regularized():
-    from ..models.autoencoder import (ContractiveAutoencoder, DenoisingAutoencoder,
-                                     SparseAutoencoder)
-    from ..nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
-    return ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, \
-        Contractive, KLSparsity, L1Activity, WeightDecay
-
+# ---- regularized autoencoders ----------------------------------------------------------
 
 @case("denoising (gaussian noise)")
 def _denoising_gaussian(rng):
-    _, DAE, *_ = _regularized()
-    model = DAE([6, 4], noise="gaussian", level=0.2, noise_seed=1, rng=rng, dtype=np.float64)
+    model = DenoisingAutoencoder([6, 4], noise="gaussian", level=0.2, rng=rng, dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
 @case("denoising (masking noise)")
 def _denoising_masking(rng):
-    _, DAE, *_ = _regularized()
-    model = DAE([6, 5, 3], noise="masking", level=0.3, activation="tanh", noise_seed=2, rng=rng,
-                dtype=np.float64)
+    model = DenoisingAutoencoder([6, 5, 3], noise="masking", level=0.3, activation="tanh",
+                                 code_activation="tanh", rng=rng, dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
 @case("denoising (salt and pepper, tied)")
 def _denoising_sp(rng):
-    _, DAE, *_ = _regularized()
-    model = DAE([6, 4], noise="salt_and_pepper", level=0.3, tied=True, noise_seed=3, rng=rng,
-                dtype=np.float64)
+    model = DenoisingAutoencoder([6, 4], noise="salt_and_pepper", level=0.3, tied=True, rng=rng,
+                                 dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
 @case("sparse KL + weight decay (UFLDL)")
 def _sparse_kl(rng):
-    *_, SAE, _c, _k, _l, _w = _regularized()
-    model = SAE([6, 4], penalty="kl", rho=0.1, rng=rng, dtype=np.float64)
+    model = SparseAutoencoder([6, 4], rho=0.1, rng=rng, dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
 @case("sparse L1 (deep, tied)")
 def _sparse_l1(rng):
-    *_, SAE, _c, _k, _l, _w = _regularized()
-    model = SAE([6, 5, 4], penalty="l1", beta=0.05, tied=True, rng=rng, dtype=np.float64)
+    model = L1SparseAutoencoder([6, 5, 4], beta=0.05, tied=True, rng=rng, dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
 @case("k-sparse (TopK, tied)")
 def _sparse_topk(rng):
-    *_, SAE, _c, _k, _l, _w = _regularized()
-    model = SAE([6, 5], penalty="topk", k=2, rng=rng, dtype=np.float64)
+    model = KSparseAutoencoder([6, 5], k=2, rng=rng, dtype=np.float64)
     return model, topk_inputs(model, rng), None
 
 
 @case("contractive (sigmoid, tied)")
 def _contractive(rng):
-    CAE, *_ = _regularized()
-    model = CAE([6, 4], lam=0.5, rng=rng, dtype=np.float64)
+    model = ContractiveAutoencoder([6, 4], lam=0.5, rng=rng, dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
 @case("contractive (tanh, deep)")
 def _contractive_deep(rng):
-    CAE, *_ = _regularized()
-    model = CAE([6, 5, 3], lam=0.5, activation="tanh", tied=False, rng=rng, dtype=np.float64)
+    model = ContractiveAutoencoder([6, 5, 3], lam=0.5, activation="tanh", tied=False, rng=rng,
+                                   dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
 @case("contractive + KL + L1 + weight decay")
 def _all_penalties(rng):
-    *_, C, KL, L1, WD = _regularized()
     model = mlp_autoencoder([6, 5, 4], activation="softplus", code_activation="sigmoid",
                             loss="mse", rng=rng, dtype=np.float64,
-                            penalties=[C(0.3), KL(0.2, 0.5), L1(0.1), WD(0.05)])
+                            penalties=[Contractive(0.3), KLSparsity(0.2, 0.5), L1Activity(0.1),
+                                       WeightDecay(0.05)])
     return model, unit_inputs(rng), None
 
 
@@ -154,7 +144,6 @@ def _deep_stack(rng):
 
 @case("autoencoder (greedy stack, tied)")
 def _greedy_stack(rng):
-    from ..training.pretraining import stack_autoencoders
     stages = [mlp_autoencoder([6, 4], activation="sigmoid", code_activation="sigmoid",
                               loss="bce", tied=True, rng=rng, dtype=np.float64),
               mlp_autoencoder([4, 3], activation="sigmoid", code_activation="tanh",
@@ -165,19 +154,17 @@ def _greedy_stack(rng):
 
 @case("classifier (tanh encoder, softmax head)")
 def _classifier(rng):
-    from ..models import mlp_classifier
     model = mlp_classifier([6, 5, 3], 4, activation="tanh", code_activation="sigmoid", rng=rng,
                            dtype=np.float64)
     return model, unit_inputs(rng), np.array([0, 1, 2, 3, 1])
 
 
-def run_all(tol=1e-6, seed=0, out=print):
+def run_all(tol=1e-6, rng=0, out=print):
     """Check every case; print one row per model and parameter. Returns True if all pass."""
-    from .gradcheck import check_model
     ok = True
     out(f"{'model':36s} {'parameter':22s} {'max rel err':>12s}")
     for name, build in GRADCHECK_CASES.items():
-        model, X, y = build(np.random.default_rng(seed))
+        model, X, y = build(np.random.default_rng(rng))
         report = check_model(model, X, y)
         for row in report.rows:
             flag = "" if row.max_error <= tol else "  FAIL"
@@ -191,9 +178,8 @@ def run_all(tol=1e-6, seed=0, out=print):
 # ---- generative models (VAE, CVAE, AAE): smooth activations, eps/prior samples held fixed ----
 
 def _vae_case(rng, likelihood="bernoulli", **kw):
-    from ..models import mlp_vae
     model = mlp_vae([6, 5, 3], activation="tanh", likelihood=likelihood, beta=0.7,
-                    seed=int(rng.integers(2**31)), dtype=np.float64, **kw)
+                    rng=int(rng.integers(2**31)), dtype=np.float64, **kw)
     return model, unit_inputs(rng), None
 
 
@@ -209,14 +195,12 @@ def _vae_gaussian(rng):
 
 @case("vae KL term alone")
 def _vae_kl(rng):
-    from ..models import KLTerm
     model, X, y = _vae_case(rng)
     return KLTerm(model), X, y
 
 
 def _cvae_case(rng):
-    from ..models import mlp_cvae
-    model = mlp_cvae([6, 5, 2], 3, activation="tanh", seed=int(rng.integers(2**31)),
+    model = mlp_cvae([6, 5, 2], 3, activation="tanh", rng=int(rng.integers(2**31)),
                      dtype=np.float64)
     return model, unit_inputs(rng), rng.integers(3, size=5)
 
@@ -228,16 +212,14 @@ def _cvae(rng):
 
 @case("cvae KL term alone")
 def _cvae_kl(rng):
-    from ..models import KLTerm
     model, X, y = _cvae_case(rng)
     return KLTerm(model), X, y
 
 
 def _aae_phase(phase, prior):
     def build(rng):
-        from ..models import AAEPhase, mlp_aae
         model = mlp_aae([6, 5, 2], discriminator=(4,), prior=prior, activation="tanh",
-                        disc_activation="tanh", seed=int(rng.integers(2**31)), dtype=np.float64)
+                        disc_activation="tanh", rng=int(rng.integers(2**31)), dtype=np.float64)
         return AAEPhase(model, phase), unit_inputs(rng), None
     return build
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..nn.parameter import unique
 from ..core.checks import check_nonnegative_float
-from ..core.random import as_generator
+from ..core.random import as_generator, generators
 
 TINY = np.finfo(np.float64).tiny
 
@@ -130,16 +130,11 @@ def default_step(order):
     return 1e-6 if order == 2 else 1e-4
 
 
-# ---- randomness held fixed --------------------------------------------------------------
-
-from ..core.random import generators as _generators  # noqa: E402  (shared with checkpoints)
-
-
 class FrozenRandomness:
     """Snapshot the Generators of an object; restore() puts them back to the snapshot."""
 
     def __init__(self, obj):
-        self.generators = _generators(obj)
+        self.generators = generators(obj)
         self.states = [g.bit_generator.state for g in self.generators]
 
     def restore(self):
@@ -224,7 +219,8 @@ def _numeric(f, x, h, order):
     return numerical_gradient(f, x, h, order, return_noise=True)
 
 
-def _float64_copy(obj):
+def float64_copy(obj):
+    """A deep copy of a layer or model with every Parameter cast to float64: (copy, params)."""
     other = copy.deepcopy(obj)
     params = other.parameters()
     for p in params:
@@ -246,17 +242,17 @@ def check_gradient(f, x, analytic, *, name="x", h=None, order=4):
     return GradcheckReport(f"gradient check of {name}", [_row(name, analytic, *_numeric(f, x, h, order))])
 
 
-def check_layer(layer, x, *, h=None, order=4, seed=0, check_input=True):
+def check_layer(layer, x, *, h=None, order=4, rng=0, check_input=True):
     """Check a layer's backward against finite differences of L = sum(layer(x) * R).
 
     R is a fixed random array of the output's shape, so dL/dy = R is what backward receives.
     Checks every parameter and (if check_input) dL/dx.
     """
-    layer64, _ = _float64_copy(layer)
+    layer64, _ = float64_copy(layer)
     x64 = np.array(x, dtype=np.float64)
     frozen = FrozenRandomness(layer64)
     y = layer64.forward(x64, training=True)
-    R = as_generator(seed).standard_normal(y.shape)
+    R = as_generator(rng).standard_normal(y.shape)
 
     def loss():
         frozen.restore()
@@ -316,7 +312,7 @@ def check_model(model, X, y=None, *, h=None, order=4, parameters=None):
     return GradcheckReport(f"gradient check of {type(model).__name__}", rows)
 
 
-def check_directional(model, X, y=None, *, h=None, order=4, seed=0):
+def check_directional(model, X, y=None, *, h=None, order=4, rng=0):
     """Fast check for large models: for each parameter, one random unit direction u.
 
     numeric = d/dt L(θ + t u) at t = 0, by the same central differences (2 or 4 forward passes)
@@ -326,7 +322,7 @@ def check_directional(model, X, y=None, *, h=None, order=4, seed=0):
     X64 = np.array(X, dtype=np.float64)
     frozen = FrozenRandomness(model64)
     analytic = _analytic(model64, frozen, X64, y)
-    rng = as_generator(seed)
+    rng = as_generator(rng)
 
     def loss():
         frozen.restore()

@@ -7,17 +7,15 @@
     t.show(3)                             # one step, with its formula and its gradient check
     t.next()                              # the step after the last one shown
 
-How it works (no per-layer code): every object reachable from the model that has a forward
-method (``forward``, or ``nll`` for a likelihood) and a ``backward`` (layers, losses, penalties,
-likelihoods; also a Layer whose backward nobody calls, such as input corruption) gets thin
-instance-level wrappers for the length of one ``loss_and_grad`` call; ``backward_preactivation``
-(how a penalty's gradient on a pre-activation enters a Dense layer) is recorded as a backward
-step too. Each call is recorded with its inputs, outputs and the arrays the object cached on
-itself. A call that makes no nested traced call is a *step*; a container such as Sequential just
-passes its work on to its layers, which show up as the steps. A container whose backward adds
-gradients of its own (a likelihood with a learned variance around its loss) is a step as well,
-credited with what its children did not add. Calls an object makes on itself (Dense.backward
-calling its own backward_preactivation) belong to the outer call.
+How it works (no per-layer code): every object reachable from the model that keeps the
+protocol of ARCHITECTURE.md, a ``forward`` and a ``backward`` (layers, losses, likelihoods,
+penalties; also a Layer whose backward nobody calls, such as input corruption), gets thin
+instance-level wrappers for the length of one ``loss_and_grad`` call. Each call is recorded with
+its inputs, outputs and the arrays the object cached on itself. A call that makes no nested
+traced call is a *step*; a container such as Sequential just passes its work on to its layers,
+which show up as the steps. A container whose backward adds gradients of its own is a step as
+well, credited with what its children did not add. Calls an object makes on itself belong to
+the outer call.
 
 The formula shown for a step is the object's ``formula`` attribute if it has one (a string, or
 a dict with "forward" and "backward" keys), otherwise it is read from the class docstring: the
@@ -28,7 +26,9 @@ method's docstring backward).
 The gradient check of a backward step is local to that step. If the step's forward computed
 ``y = f(x; θ)`` and backward received ``dy``, then the step owes exactly the gradient of the
 scalar ``<f(x; θ), dy>`` with respect to θ (what it added into each Parameter.grad) and to x
-(what it returned). ``numpyae.gradcheck.numerical_gradient`` measures that scalar's gradient by
+(what it returned; nothing with input_grad=False). A keyword gradient ``d<name>=g`` of
+backward (Dense's ``da``, a penalty's gradient on the pre-activation a) adds ``<name, g>`` to
+that scalar, ``name`` being the quantity the forward cached on the object. ``numpyae.gradcheck.numerical_gradient`` measures that scalar's gradient by
 finite differences, re-running only this step's forward with the recorded input (and the
 recorded random-number state, so noise layers draw the same noise). For a loss, whose backward
 takes no argument, the scalar is the loss itself.
@@ -41,8 +41,13 @@ import re
 
 import numpy as np
 
-from .gradcheck import FrozenRandomness, numerical_gradient, relative_error, resolvable_floor
+from ..core.random import as_generator
+from ..models.base import Model
+from ..nn.layers import Layer
 from ..nn.parameter import Parameter
+from .cases import GRADCHECK_CASES
+from .gradcheck import (FrozenRandomness, float64_copy, numerical_gradient, relative_error,
+                        resolvable_floor)
 
 __all__ = ["Trace", "Step", "trace_backprop", "traceable_models", "build_traceable"]
 
@@ -52,15 +57,11 @@ PREVIEW = 4
 # ---- discovering what to wrap -----------------------------------------------------------
 
 def _is_traceable(obj):
-    """Layers, losses, penalties, likelihoods: a forward-like method and a backward method
-    (or a Layer's forward alone: input corruption, whose backward nobody calls)."""
+    """Layers, losses, likelihoods, penalties: forward and backward methods (or a Layer's
+    forward alone: input corruption, whose backward nobody calls)."""
     if isinstance(obj, type):
         return False
-    from ..nn.activations import Activation
-    from ..nn.layers import Layer
-    if isinstance(obj, Activation):      # part of its layer's step (its formula is shown there)
-        return False
-    has_forward = any(callable(getattr(obj, m, None)) for m in FORWARD_METHODS)
+    has_forward = callable(getattr(obj, "forward", None))
     return has_forward and (callable(getattr(obj, "backward", None)) or isinstance(obj, Layer))
 
 
@@ -140,19 +141,14 @@ def formulas(obj):
             if line.strip() or (kept and kept[-1].strip()):
                 kept.append(line)
         fwd = "\n".join(kept).strip()
-        method_doc = inspect.getdoc(getattr(type(obj), "backward", None))
-        has_method_doc = method_doc and getattr(type(obj), "backward", None) is not _base_backward(obj)
-        bwd = method_doc if has_method_doc and "dL/d" not in doc else doc
+        # the backward method's own docstring (not one inherited from the protocol's base class)
+        method_doc = inspect.cleandoc(getattr(getattr(type(obj), "backward", None), "__doc__", None) or "")
+        bwd = method_doc if method_doc and "dL/d" not in doc else doc
     act = getattr(obj, "activation", None)
     if act is not None and inspect.getdoc(type(act)):
         note = f"f = {getattr(act, 'name', type(act).__name__)}:  {_first_line(inspect.getdoc(type(act)))}"
         fwd, bwd = f"{fwd}\n{note}", f"{bwd}\n{note}"
     return fwd, bwd
-
-
-def _base_backward(obj):
-    from ..nn.layers import Layer
-    return Layer.backward
 
 
 # ---- small formatting helpers -----------------------------------------------------------
@@ -263,27 +259,23 @@ class Step:
         cached             {name: array}      what the forward stored on the layer (forward steps)
         grads              {parameter name: array}  what this backward step ADDED into .grad
         forward_step       for a backward step, the forward step it differentiates
-        method             the recorded method ("forward", "nll", "backward", "backward_preactivation")
+        input_grad         for a backward step, whether it computed dL/dx (False: x is data)
     """
 
-    def __init__(self, index, phase, name, obj, method=None):
+    def __init__(self, index, phase, name, obj, input_grad=True):
         self.index, self.phase, self.name, self.obj = index, phase, name, obj
-        self.method = method or phase
         self.layer = type(obj).__name__
         self.title = repr(obj) if len(repr(obj)) <= 80 and "\n" not in repr(obj) else self.layer
         fwd, bwd = formulas(obj)
         self.formula = fwd if phase == "forward" else bwd
-        if self.method not in ("forward", "backward"):
-            doc = inspect.getdoc(getattr(type(obj), self.method, None)) or ""
-            self.title = f"{self.title}.{self.method}"
-            if phase == "backward" and doc:
-                self.formula = f"{doc}\n{bwd}"
-        if self.method == "backward_parameters":
+        self.input_grad = input_grad
+        if not input_grad:
             self.title = f"{self.title}  (parameters only: its input is data, no dx)"
         self.inputs, self.outputs, self.cached, self.grads = [], [], {}, {}
         self.param_names = {}
         self.forward_step = None
         self._args = self._kwargs = self._frozen = None
+        self._upstream, self._keyword_grads = [], {}
         self._checks = None
 
     def grad_label(self, key):
@@ -316,24 +308,25 @@ class Step:
             return [GradientCheck(k, v, note="no matching forward step") for k, v in self.grads.items()]
         args = [_copy(a) for a in fwd._args]
         kwargs = dict(fwd._kwargs)
-        upstream = [u for _, u in self.inputs]
+        upstream, keyword_grads = self._upstream, self._keyword_grads
         obj = self.obj
         if any(_is_float_array(a) and a.dtype != np.float64 for a in args):
             note = "not checked: trace a float64 model (the default) for a numeric comparison"
             return ([GradientCheck(k, v, note=note) for k, v in self.grads.items()]
                     + [GradientCheck(label, v, note=note) for label, v in self.outputs if v is not None])
 
-        replay = getattr(obj, fwd.method)
-        target = CACHED_TARGET.get(self.method)
+        replay = obj.forward
 
         def local_objective():
             fwd._frozen.restore()
             out = replay(*args, **kwargs)
             if not upstream:       # a loss: backward() takes nothing, the objective is the loss
                 return float(np.sum(out))
-            outs = [getattr(obj, target)] if target else _as_list(out)
-            return float(sum(np.vdot(np.asarray(o, dtype=np.float64), u)
-                             for o, u in zip(outs, upstream)))
+            total = sum(np.vdot(np.asarray(o, dtype=np.float64), u)
+                        for o, u in zip(_as_list(out), upstream))
+            for name, g in keyword_grads.items():   # backward(dy, d<name>=g): + <name, g>
+                total += np.vdot(np.asarray(getattr(obj, name), dtype=np.float64), g)
+            return float(total)
 
         checks = []
         try:
@@ -505,45 +498,34 @@ class Trace:
 
 # ---- recording --------------------------------------------------------------------------
 
-#: methods recorded as forward steps (the first one an object has) and as backward steps
-FORWARD_METHODS = ("forward", "nll")
-BACKWARD_METHODS = ("backward", "backward_parameters", "backward_preactivation")
-#: backward methods that finish the backward pass of their forward call (the others, such as
-#: backward_preactivation, are another way in and leave the forward open for backward())
-CLOSING_METHODS = ("backward", "backward_parameters")
-#: a backward method that receives the gradient of a cached quantity other than the output:
-#: its local objective is <that quantity after the forward replay, received gradient>
-CACHED_TARGET = {"backward_preactivation": "a"}
-
-
 class _Recorder:
+    """Wraps forward and backward of every traced object and records each call."""
+
     def __init__(self, root, params):
         self.calls, self.stack, self.open_forward = [], [], {}
         self.params = params           # [(name, Parameter)] of the whole model
         self.root = root
 
     def _inside_self(self, obj):
-        """A call an object makes on itself (Dense.backward -> backward_preactivation) is part
-        of the outer call, not a step of its own."""
+        """A call an object makes on itself is part of the outer call, not a step of its own."""
         return bool(self.stack) and self.stack[-1].obj is obj
 
     def wrap(self, name, obj):
-        methods = [m for m in FORWARD_METHODS if callable(getattr(obj, m, None))][:1]
-        methods += [m for m in BACKWARD_METHODS if callable(getattr(obj, m, None))]
+        """Instance-level wrappers of obj.forward and obj.backward (undone by _unwrap)."""
+        methods = [m for m in ("forward", "backward") if callable(getattr(obj, m, None))]
         saved = {m: vars(obj)[m] for m in methods if m in vars(obj)}
         for m in methods:
-            orig = getattr(obj, m)
-            wrapper = self._forward_wrapper if m in FORWARD_METHODS else self._backward_wrapper
-            setattr(obj, m, wrapper(name, obj, m, orig))
+            wrapper = self._forward_wrapper if m == "forward" else self._backward_wrapper
+            setattr(obj, m, wrapper(name, obj, getattr(obj, m)))
         return obj, methods, saved
 
-    def _forward_wrapper(self, name, obj, method, orig):
+    def _forward_wrapper(self, name, obj, orig):
         rec = self
 
         def forward(*args, **kwargs):
             if rec._inside_self(obj):
                 return orig(*args, **kwargs)
-            call = rec._begin(name, obj, "forward", method)
+            call = rec._begin(name, obj, "forward")
             call.frozen = FrozenRandomness(obj)
             call.args = [_copy(a) for a in args]
             call.kwargs = dict(kwargs)
@@ -558,14 +540,15 @@ class _Recorder:
             return out
         return forward
 
-    def _backward_wrapper(self, name, obj, method, orig):
+    def _backward_wrapper(self, name, obj, orig):
         rec = self
 
         def backward(*args, **kwargs):
             if rec._inside_self(obj):
                 return orig(*args, **kwargs)
-            call = rec._begin(name, obj, "backward", method)
+            call = rec._begin(name, obj, "backward")
             call.args = [_copy(a) for a in args]
+            call.kwargs = {k: _copy(v) for k, v in kwargs.items()}
             call.arg_names = _arg_names(orig, len(args))
             before = {id(p): p.grad.copy() for _, p in rec.params}
             try:
@@ -579,20 +562,16 @@ class _Recorder:
                 if np.any(d != 0):
                     call.deltas[pname] = d
             opened = rec.open_forward.get(id(obj), [])
-            if method in CLOSING_METHODS:
-                call.forward = opened.pop() if opened else None
-            else:   # another way back through the same forward: it stays open for backward()
-                call.forward = opened[-1] if opened else None
+            call.forward = opened.pop() if opened else None
             return out
         return backward
 
-    def _begin(self, name, obj, phase, method):
+    def _begin(self, name, obj, phase):
         parent = self.stack[-1] if self.stack else None
         call = _Call(name, obj, phase, parent)
         if parent is not None:
             parent.children += 1
             parent.kids.append(call)
-        call.method = method
         self.calls.append(call)
         self.stack.append(call)
         return call
@@ -620,7 +599,7 @@ def _model_params(model):
     return out
 
 
-def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, check=False):
+def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, rng=0, check=False):
     """Record one forward and backward pass of ``model`` on the batch X (labels y if needed).
 
     model   a numpyae Model (its loss_and_grad is traced) or a Layer (then the pass is
@@ -630,23 +609,41 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
     check   run every step's gradient check now (otherwise it runs when a step is displayed)
     Returns a Trace.
     """
-    from .gradcheck import _float64_copy
-    from ..models.base import Model
-
     is_model = isinstance(model, Model)
     if not is_model and not _is_traceable(model):
         raise TypeError(f"model must be a numpyae Model or a Layer with forward/backward, "
                         f"got {type(model).__name__}")
     if copy:
-        if is_model:
-            model = model.astype(dtype)
-        else:
-            model, _ = _float64_copy(model)
-            if dtype != np.float64:
-                for p in model.parameters():
-                    p.astype(dtype)
+        model = _cast_copy(model, dtype, is_model)
     X = np.array(X, dtype=dtype if copy else None)
     params = _model_params(model)
+    rec, targets, terms = _record_pass(model, X, y, params, is_model, rng)
+    steps = _build_steps(rec, targets, params)
+    grads = {name: p.grad.copy() for name, p in params}
+    title = (f"backprop trace of {type(model).__name__} on a batch of {X.shape[0]} "
+             f"({len([s for s in steps if s.phase == 'forward'])} forward steps, "
+             f"{len([s for s in steps if s.phase == 'backward'])} backward steps)")
+    t = Trace(model, steps, {k: float(v) for k, v in terms.items()}, grads,
+              _unattributed(grads, steps), title)
+    if check:
+        t.check()
+    return t
+
+
+def _cast_copy(model, dtype, is_model):
+    """A deep copy of the model (or layer) with its parameters cast to dtype."""
+    if is_model:
+        return model.astype(dtype)
+    model, _ = float64_copy(model)
+    if dtype != np.float64:
+        for p in model.parameters():
+            p.astype(dtype)
+    return model
+
+
+def _record_pass(model, X, y, params, is_model, rng):
+    """Wrap every traceable object, run one loss_and_grad (or a layer's forward and backward
+    against a fixed random R), unwrap. Returns (recorder, wrapped targets, loss terms)."""
     rec = _Recorder(model, params)
     targets = discover(model)
     if is_model:
@@ -659,17 +656,19 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
             for p in model.parameters():
                 p.zero_grad()
             out = model.forward(X, training=True)
-            R = np.random.default_rng(seed).standard_normal(np.shape(out)).astype(out.dtype)
+            R = as_generator(rng).standard_normal(np.shape(out)).astype(out.dtype)
             model.backward(R)
             terms = {"loss": float(np.vdot(out, R))}
     finally:
         for obj, methods, saved in wrapped:
             _unwrap(obj, methods, saved)
+    return rec, targets, terms
 
-    # leaf calls become steps; pair each backward with its forward
-    steps, by_call = [], {}
-    # A container's backward (e.g. a likelihood that wraps a loss) may add gradients of its own
-    # beyond its children's (a learned variance): then it is a step too, with those gradients.
+
+def _step_calls(rec):
+    """The recorded calls that become steps, forward ones first: every leaf call, and a
+    container's backward that adds gradients of its own beyond its children's (credited with
+    just those), with its forward."""
     for c in rec.calls:
         if c.phase == "backward" and c.children:
             own = {k: d.copy() for k, d in c.deltas.items()}
@@ -685,25 +684,36 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
             if c.forward is not None:
                 keep.add(id(c.forward))
     ordered = [c for c in rec.calls if id(c) in keep]
-    ordered = ([c for c in ordered if c.phase == "forward"] + [c for c in ordered if c.phase == "backward"])
+    return [c for c in ordered if c.phase == "forward"] + [c for c in ordered if c.phase == "backward"]
+
+
+def _build_steps(rec, targets, params):
+    """Steps from the recorded calls, each backward step paired with its forward step."""
     param_by_name = dict(params)
     local_names = {}
     for _, obj in targets:
         for lname, p in getattr(obj, "named_parameters", lambda: [])():
             local_names.setdefault((id(obj), id(p)), lname)
-    for i, c in enumerate(ordered):
-        s = Step(i, c.phase, c.name, c.obj, c.method)
+    steps, by_call = [], {}
+    calls = _step_calls(rec)
+    for i, c in enumerate(calls):
         if c.phase == "forward":
+            s = Step(i, c.phase, c.name, c.obj)
             s.inputs = [(n, a) for n, a in zip(c.arg_names, c.args)]
             res = c.result
             if isinstance(res, (tuple, list)):
                 s.outputs = [(f"out{k}", r) for k, r in enumerate(res)]
             else:
                 s.outputs = [("L" if np.ndim(res) == 0 else "y", res)]
-            s.cached = {k: v for k, v in c.cached.items()}
+            s.cached = dict(c.cached)
             s._args, s._kwargs, s._frozen = c.args, c.kwargs, c.frozen
         else:
+            s = Step(i, c.phase, c.name, c.obj, input_grad=c.kwargs.get("input_grad", True))
+            s._upstream = list(c.args)
+            s._keyword_grads = {k[1:]: v for k, v in c.kwargs.items()
+                                if k.startswith("d") and _is_float_array(v)}
             s.inputs = [(n, a) for n, a in zip(c.arg_names, c.args)]
+            s.inputs += [(k, v) for k, v in c.kwargs.items() if _is_float_array(v)]
             fwd = c.forward
             float_names = ([n for n, a in zip(fwd.arg_names, fwd.args) if _is_float_array(a)]
                            if fwd is not None else [])
@@ -715,41 +725,37 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, seed=0, che
             s.param_names = {k: local_names.get((id(c.obj), id(param_by_name[k])), k) for k in c.deltas}
         by_call[id(c)] = s
         steps.append(s)
-    for c in ordered:
+    for c in calls:
         if c.phase == "backward" and c.forward is not None:
             by_call[id(c)].forward_step = by_call.get(id(c.forward))
+    return steps
 
-    grads = {name: p.grad.copy() for name, p in params}
-    attributed = {name: np.zeros_like(p.grad) for name, p in params}
+
+def _unattributed(grads, steps):
+    """{parameter name: gradient} added outside every traced step (e.g. inside a model's own
+    backward), which the steps therefore do not explain."""
+    attributed = {name: np.zeros_like(g) for name, g in grads.items()}
     for s in steps:
         for k, d in s.grads.items():
             attributed[k] += d
-    unattributed = {}
+    out = {}
     for name, g in grads.items():
         rest = g - attributed[name]
         if _norm(rest) > 1e-12 * max(1.0, _norm(g)):
-            unattributed[name] = rest
-    title = (f"backprop trace of {type(model).__name__} on a batch of {X.shape[0]} "
-             f"({len([s for s in steps if s.phase == 'forward'])} forward steps, "
-             f"{len([s for s in steps if s.phase == 'backward'])} backward steps)")
-    t = Trace(model, steps, {k: float(v) for k, v in terms.items()}, grads, unattributed, title)
-    if check:
-        t.check()
-    return t
+            out[name] = rest
+    return out
 
 
 # ---- models by name (for the CLI and notebooks) ------------------------------------------
 
 def traceable_models():
     """Names usable with build_traceable: every gradcheck case in numpyae.catalog."""
-    from .cases import GRADCHECK_CASES
     return list(GRADCHECK_CASES)
 
 
-def build_traceable(name, seed=0):
+def build_traceable(name, rng=0):
     """(model, X, y) for a model name: an exact catalog case name ("autoencoder (tanh, bce)")
     or its first word ("autoencoder", "sparse", "vae", ...), which picks the first such case."""
-    from .cases import GRADCHECK_CASES
     if name in GRADCHECK_CASES:
         key = name
     else:
@@ -759,5 +765,5 @@ def build_traceable(name, seed=0):
             raise ValueError(f"model must be one of {words} or a full case name "
                              f"{sorted(GRADCHECK_CASES)}, got {name!r}")
         key = matches[0]
-    model, X, y = GRADCHECK_CASES[key](np.random.default_rng(seed))
+    model, X, y = GRADCHECK_CASES[key](as_generator(rng))
     return key, model, X, y

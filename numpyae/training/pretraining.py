@@ -105,7 +105,7 @@ class PretrainedStack:
 
 def greedy_pretrain(X, sizes, *, builder=None, activation="relu", loss="bce", tied=False,
                     epochs=20, batch_size=64, optimizer="adam", lr=1e-3, weight_decay=0.0,
-                    validation_data=None, seed=0, progress=False, dtype=np.float32):
+                    validation_data=None, rng=0, progress=False, dtype=np.float32):
     """Train one shallow autoencoder per consecutive pair of `sizes`, each on the codes below.
 
     X                (N, D) training inputs, D = sizes[0]
@@ -116,7 +116,7 @@ def greedy_pretrain(X, sizes, *, builder=None, activation="relu", loss="bce", ti
                      the budget of every stage (an int/str/float, or a list with one per stage);
                      optimizer is a name or a callable(parameters) -> Optimizer
     validation_data  (X_val,): encoded stage by stage alongside X, so each History has val_*
-    seed             int or Generator: initializations and shuffling
+    rng              int seed or Generator: initializations and shuffling
 
     Returns a PretrainedStack (stages, per-stage histories, .stack() for fine-tuning).
     """
@@ -155,7 +155,7 @@ def greedy_pretrain(X, sizes, *, builder=None, activation="relu", loss="bce", ti
     lrs = per_stage(lr, "lr")
     wds = per_stage(weight_decay, "weight_decay")
 
-    rng = as_generator(seed, "seed")
+    rng = as_generator(rng)
     stages, histories = [], []
     for i in range(n_stages):
         n_in, n_out = sizes[i], sizes[i + 1]
@@ -169,7 +169,7 @@ def greedy_pretrain(X, sizes, *, builder=None, activation="relu", loss="bce", ti
                              f"{stage.code_dim}")
         opt = make_optimizer(opts[i], stage.parameters(), lr=lrs[i], weight_decay=wds[i])
         history = fit(stage, H, opt, epochs=epochs_[i], batch_size=batch_[i],
-                      validation_data=None if H_val is None else (H_val,), seed=rng,
+                      validation_data=None if H_val is None else (H_val,), rng=rng,
                       progress=progress)
         stages.append(stage)
         histories.append(history)
@@ -182,7 +182,7 @@ def greedy_pretrain(X, sizes, *, builder=None, activation="relu", loss="bce", ti
 
 def pretrain_and_finetune(X, sizes, *, pretrain_epochs=20, finetune_epochs=20, batch_size=64,
                           optimizer="adam", lr=1e-3, finetune_lr=None, weight_decay=0.0,
-                          validation_data=None, seed=0, progress=False, **pretrain_kwargs):
+                          validation_data=None, rng=0, progress=False, **pretrain_kwargs):
     """greedy_pretrain, stack, then fine-tune the deep autoencoder end to end with fit().
 
     Returns (model, histories): histories maps "stage 1", ..., "stage k" and "fine-tune" to their
@@ -204,14 +204,14 @@ def pretrain_and_finetune(X, sizes, *, pretrain_epochs=20, finetune_epochs=20, b
                              + (" or pass finetune_lr" if name == "lr" else ""))
     result = greedy_pretrain(X, sizes, epochs=pretrain_epochs, batch_size=batch_size,
                              optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                             validation_data=validation_data, seed=seed, progress=progress,
+                             validation_data=validation_data, rng=rng, progress=progress,
                              **pretrain_kwargs)
     model = result.stack()
     histories = {f"stage {i + 1}": h for i, h in enumerate(result.histories)}
     opt = make_optimizer(optimizer, model.parameters(),
                          lr=lr if finetune_lr is None else finetune_lr, weight_decay=weight_decay)
     histories["fine-tune"] = fit(model, X, opt, epochs=finetune_epochs, batch_size=batch_size,
-                                 validation_data=validation_data, seed=seed, progress=progress)
+                                 validation_data=validation_data, rng=rng, progress=progress)
     return model, histories
 
 

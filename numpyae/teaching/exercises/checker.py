@@ -262,7 +262,7 @@ def _compare(ex, fn, inputs, dims):
 
 # ---- the public entry point --------------------------------------------------------------
 
-def check(name, fn, *, n_random=3, n_hypothesis=25, seed=0, verbose=True):
+def check(name, fn, *, n_random=3, n_hypothesis=25, rng=0, verbose=True):
     """Check the student's function ``fn`` for the exercise ``name``; print and return a verdict.
 
     fn is called with the exercise's inputs as positional arguments in the documented order
@@ -275,7 +275,8 @@ def check(name, fn, *, n_random=3, n_hypothesis=25, seed=0, verbose=True):
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     ex = EXERCISES[name]
-    rng = np.random.default_rng(seed)
+    seed = rng
+    rng = np.random.default_rng(rng)
     worst, n_done = 0.0, 0
     result = None
     for k in range(n_random):

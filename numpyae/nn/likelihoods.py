@@ -1,0 +1,198 @@
+"""Decoder likelihoods p(x | z) of the VAE, with the loss protocol:
+
+    R = likelihood.forward(output, target)   1/B sum_b -log p(x_b | z_b), a float
+    dR/d output = likelihood.backward()      (B, D); a learned variance's gradient is added
+    likelihood.log_prob(output, target)      per example log p(x | z), for evaluation
+    likelihood.predict(output)               the mean of p(x | z), the reconstruction
+
+Bernoulli (logits, the cross-entropy "Bernoulli" decoder) and Gaussian (fixed or learned
+per-feature variance).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.checks import check_dtype, check_positive_int
+from ..core.registry import register
+from .activations import stable_sigmoid
+from .losses import gaussian_nll_sum
+from .parameter import Parameter
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class Likelihood:
+    """p(x | z) given the decoder output o: a loss with the loss protocol, plus log_prob."""
+    name = "likelihood"
+
+    def forward(self, output, target):
+        """R = 1/B sum_b -log p(x_b | z_b), a float; caches what backward needs."""
+        raise NotImplementedError
+
+    def backward(self):
+        """dR/d output (B, D); adds the gradients of the likelihood's own parameters."""
+        raise NotImplementedError
+
+    def log_prob(self, output, target):
+        """Per example log p(x | z):  (..., D) -> (...)."""
+        raise NotImplementedError
+
+    def predict(self, output):
+        """The mean of p(x | z): what the decoder's output reconstructs."""
+        raise NotImplementedError
+
+    def named_parameters(self):
+        """[(name, Parameter)] of the likelihood (a learned variance), else []."""
+        return []
+
+    def parameters(self):
+        """The likelihood's Parameters."""
+        return [p for _, p in self.named_parameters()]
+
+    def get_config(self, ctx):
+        """Constructor arguments, JSON-able."""
+        return {}
+
+
+@register
+class Bernoulli(Likelihood):
+    """o are logits;  -log p(x | z) = sum_d log(1 + exp(o_d)) - x_d o_d   (BCE on logits, summed).
+
+    For x in [0, 1] that are not binary (grey pixels) this is the usual cross-entropy
+    "Bernoulli" decoder; it is then a loss, not a normalized density of x.
+        R     = 1/B sum_bd softplus(o_bd) - x_bd o_bd
+        dR/do = (sigmoid(o) - x) / B                                     (B, D)
+    Both come from one e = exp(-|o|) <= 1 (no overflow for either sign):
+        softplus(o) = max(o, 0) + log1p(e),   sigmoid(o) = [1 if o >= 0 else e] / (1 + e)
+    This is the same function as BinaryCrossEntropy(reduction="sum") (the tests check that), ~9x
+    faster than np.logaddexp on a 128 x 784 batch, and it shares e between forward and backward.
+    """
+    name = "bernoulli"
+
+    @staticmethod
+    def _nll_elements(o, x, e):
+        out = np.log1p(e)
+        out += np.maximum(o, 0)
+        out -= x * o
+        return out
+
+    def forward(self, output, target):
+        o, x = output, target
+        if o.shape != x.shape:
+            raise ValueError(f"target must have the output's shape {o.shape}, got {x.shape}")
+        e = np.exp(-np.abs(o))
+        self.o, self.x, self.e = o, x, e
+        return float(self._nll_elements(o, x, e).sum() / len(o))
+
+    def backward(self):
+        o, e = self.o, self.e
+        sig = np.maximum(e, o >= 0)     # = np.where(o >= 0, 1, e) (0 <= e <= 1), ~8x faster
+        sig /= 1 + e
+        sig -= self.x
+        sig *= 1 / len(o)
+        return sig
+
+    def log_prob(self, output, target):
+        return -self._nll_elements(output, target, np.exp(-np.abs(output))).sum(axis=-1)
+
+    def predict(self, output):
+        return stable_sigmoid(output)
+
+    def __repr__(self):
+        return "Bernoulli()"
+
+
+def _softplus(a):
+    return np.logaddexp(a.dtype.type(0), a)
+
+
+@register
+class Gaussian(Likelihood):
+    """o are means;  -log p(x | z) = 0.5 sum_d ((x_d - o_d)^2 exp(-s_d) + s_d + log 2 pi).
+
+    Fixed variance (learn_variance=False): s = logvar for every feature.
+    Learned variance: one log-variance per feature, s = lo + softplus(u - lo), u (D,) a Parameter,
+    lo = min_logvar. The soft floor keeps s >= lo (sigma >= exp(lo/2)): pixels that are always 0
+    would otherwise drive sigma -> 0 and the likelihood to infinity. It is smooth, so the
+    gradient never dies at the bound:
+        dR/do = (o - x) exp(-s) / B                                        (B, D)
+        dR/ds = 1/B sum_b 0.5 (1 - (x_b - o_b)^2 exp(-s))                  (D,)
+        du   += dR/ds * sigmoid(u - lo)                                   (D,)
+    """
+    name = "gaussian"
+
+    def __init__(self, n_features, logvar=0.0, learn_variance=False, min_logvar=-6.0,
+                 dtype=np.float32):
+        self.n_features = check_positive_int(n_features, "n_features")
+        self.logvar = float(logvar)
+        self.learn_variance = bool(learn_variance)
+        self.min_logvar = float(min_logvar)
+        dtype = check_dtype(dtype)
+        if self.learn_variance and not self.logvar > self.min_logvar:
+            raise ValueError(f"logvar (the initial log-variance, {logvar}) must exceed "
+                             f"min_logvar ({min_logvar})")
+        self.u = None
+        if self.learn_variance:
+            # inverse of the soft floor: u = lo + log(exp(s - lo) - 1)
+            u0 = self.min_logvar + math.log(math.expm1(self.logvar - self.min_logvar))
+            self.u = Parameter(np.full(self.n_features, u0, dtype=dtype))
+
+    def named_parameters(self):
+        return [("u", self.u)] if self.learn_variance else []
+
+    def feature_logvar(self):
+        """s: the per-feature log-variance (D,) if learned, else the fixed float."""
+        if not self.learn_variance:
+            return self.logvar
+        lo = self.u.value.dtype.type(self.min_logvar)
+        return lo + _softplus(self.u.value - lo)
+
+    def forward(self, output, target):
+        if output.shape != target.shape:
+            raise ValueError(f"target must have the output's shape {output.shape}, "
+                             f"got {target.shape}")
+        t = output.dtype.type
+        s = self.feature_logvar() if self.learn_variance else t(self.logvar)
+        self.diff = output - target
+        self.inv_var = np.exp(-s)
+        self.c = t(1.0 / len(output))
+        return float(self.c * 0.5 * gaussian_nll_sum(self.diff, s, self.inv_var))
+
+    def backward(self):
+        if self.learn_variance:
+            ds = (self.c * 0.5 * (1 - self.diff * self.diff * self.inv_var)).sum(axis=0)  # (D,)
+            lo = self.u.value.dtype.type(self.min_logvar)
+            self.u.grad += ds * (1 / (1 + np.exp(-(self.u.value - lo))))
+        return self.c * self.diff * self.inv_var
+
+    def log_prob(self, output, target):
+        s = self.feature_logvar()
+        d = target - output
+        return -0.5 * (d * d * np.exp(-s) + s + _LOG_2PI).sum(axis=-1) if np.ndim(s) else \
+            -0.5 * ((d * d).sum(axis=-1) * math.exp(-s) + output.shape[-1] * (s + _LOG_2PI))
+
+    def predict(self, output):
+        return output
+
+    def get_config(self, ctx):
+        return {"n_features": self.n_features, "logvar": self.logvar,
+                "learn_variance": self.learn_variance, "min_logvar": self.min_logvar}
+
+    def __repr__(self):
+        return (f"Gaussian(n_features={self.n_features}, logvar={self.logvar}, "
+                f"learn_variance={self.learn_variance})")
+
+
+def get_likelihood(spec, n_features, dtype):
+    if isinstance(spec, Likelihood):
+        return spec
+    if spec == "bernoulli":
+        return Bernoulli()
+    if spec == "gaussian":
+        return Gaussian(n_features, dtype=dtype)
+    if spec == "gaussian_learned":
+        return Gaussian(n_features, learn_variance=True, dtype=dtype)
+    raise ValueError(f"likelihood must be 'bernoulli', 'gaussian', 'gaussian_learned' or a "
+                     f"Likelihood (Bernoulli(), Gaussian(...)), got {spec!r}")
