@@ -81,7 +81,7 @@ class NumpyaeAE:
 
     def epoch(self, X, batch_size):
         self.seed += 1
-        h = fit(self.model, X, self.opt, epochs=1, batch_size=batch_size, seed=self.seed,
+        h = fit(self.model, X, self.opt, epochs=1, batch_size=batch_size, rng=self.seed,
                 progress=False)
         return h["loss"][-1]
 
@@ -278,7 +278,7 @@ def model_steps(X, args, torch):
     Xs = X[:max(len(X) // 4, 2 * bs)]
     out = []
     try:
-        from numpyae.models.autoencoder import ContractiveAutoencoder
+        from numpyae.models.presets import ContractiveAutoencoder
     except ImportError:
         ContractiveAutoencoder = None
     try:
@@ -302,7 +302,7 @@ def model_steps(X, args, torch):
         out.append(("contractive", interleaved(cae, Xs, bs, args.step_reps)))
     vae = []
     if mlp_vae is not None:
-        m = mlp_vae(list(VAE_SIZES), seed=args.seed)
+        m = mlp_vae(list(VAE_SIZES), rng=args.seed)
         vae.append(StepTimer("numpyae vae", numpyae_step(m), Xs, bs, steps))
     if torch is not None:
         m = torch_vae(torch, VAE_SIZES, args.seed)
@@ -336,7 +336,7 @@ def measure_memory(X, batch_size, seed):
     model = mlp_autoencoder(list(SIZES[:3]), activation="relu", code_activation="relu",
                             loss="mse", output_activation="sigmoid", rng=seed)
     opt = Adam(model.parameters(), lr=LR)
-    fit(model, X, opt, epochs=1, batch_size=batch_size, seed=seed, progress=False)
+    fit(model, X, opt, epochs=1, batch_size=batch_size, rng=seed, progress=False)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     return peak

@@ -11,7 +11,7 @@ of W2^T, a k-dimensional subspace of R^D), are exactly PCA's k-dimensional subsp
 "Exactly the same subspace" is measured with principal angles: for subspaces spanned by the
 columns of A (D, p) and B (D, q), with orthonormal bases Qa, Qb, the cosines of the angles are
 the singular values of Qa^T Qb. 0 means the subspaces coincide (in that direction), pi/2 means
-orthogonal. numpyae.pca.principal_angles computes them; pca_subspace_angles(model, X) compares a
+orthogonal. principal_angles computes them; pca_subspace_angles(model, X) compares a
 linear autoencoder's decoder with PCA fitted on X.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ class PCA:
         self.mean_ = self.components_ = self.explained_variance_ = None
 
     def fit(self, X):
+        """Fit mean_, components_ (k, D), explained_variance_(ratio_) to X (N, D); returns self."""
         X = check_array(X, "X", ndim=2, dtype=np.float64)
         n, d = X.shape
         if self.n_components > min(n, d):
@@ -71,6 +72,7 @@ class PCA:
         return Z @ self.components_ + self.mean_
 
     def reconstruct(self, X):
+        """The rank-k reconstruction inverse_transform(transform(X))  (N, D) -> (N, D)."""
         return self.inverse_transform(self.transform(X))
 
     def reconstruction_error(self, X, n_components=None):

@@ -3,8 +3,12 @@ Figure or Axes, imports pyplot lazily and never calls plt.show(). Save with fig.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
+
+from ..core.checks import check_positive_int
+from ..core.random import as_generator
 
 
 def _plt():
@@ -149,7 +153,6 @@ def plot_latent_manifold(decode, *, n=15, extent=None, image_shape=None, ax=None
              or (lo, hi): an evenly spaced grid on [lo, hi]^2
     Rows go from high z2 (top) to low z2 (bottom), columns from low z1 to high z1.
     """
-    from statistics import NormalDist
     plt = _plt()
     if extent is None:
         q = np.array([NormalDist().inv_cdf((i + 1) / (n + 1)) for i in range(n)])
@@ -221,7 +224,7 @@ def plot_codes_over_prior(codes, prior_samples, labels=None, *, ax=None,
     return ax
 
 
-# ---- code activations, decoders (issue 6) ------------------------------------------------
+# ---- code activations, decoders ------------------------------------------------------------
 
 def plot_activation_histogram(codes, *, ax=None, bins=40, per_unit=False, rho=None, log=True,
                               title=None):
@@ -301,8 +304,6 @@ def plot_manifold(decode, *, n=15, extent=2.5, dims=(0, 1), latent_dim=2, image_
 def plot_samples(decode, latent_dim, *, n=64, rng=None, image_shape=None, n_cols=None, ax=None,
                  title="samples from the prior"):
     """A grid of decode(z) for z ~ N(0, I) (latent_dim dimensions): a generative model's samples."""
-    from ..core.checks import check_positive_int
-    from ..core.random import as_generator
     latent_dim = check_positive_int(latent_dim, "latent_dim")
     n = check_positive_int(n, "n")
     Z = as_generator(rng).standard_normal((n, latent_dim))

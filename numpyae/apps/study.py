@@ -12,51 +12,26 @@ Every random choice (split, subsets, initializations, shuffling) comes from the 
 """
 from __future__ import annotations
 
-import csv
 import time
+from typing import NamedTuple
 
 import numpy as np
 
-from ..nn.layers import Dense, Sequential
+from ..analysis.pca import PCA
+from ..core.checks import check_array, check_labels, check_sizes
+from ..core.random import as_generator
 from ..models.autoencoder import mlp_autoencoder
 from ..models.classifier import Classifier, mlp_classifier
+from ..nn.layers import Dense, Sequential
 from ..nn.optimizers import Adam
-from ..analysis.pca import PCA
-from ..training.pretraining import pretrain_and_finetune
 from ..training.fit import fit
-from ..core.checks import check_array, check_labels, check_positive_int, check_sizes
-from ..core.random import as_generator
+from ..training.pretraining import pretrain_and_finetune
+from .common import format_markdown, write_csv
 
-
-# ---- tables -------------------------------------------------------------------------------
-
-def format_markdown(rows, columns, formats=None):
-    """rows: list of dicts; columns: keys in order. A GitHub markdown table as a string."""
-    formats = formats or {}
-
-    def cell(row, c):
-        v = row.get(c, "")
-        if isinstance(v, str):
-            return v
-        f = formats.get(c)
-        return format(v, f) if f else str(v)
-
-    body = [[cell(r, c) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c)
-              for i, c in enumerate(columns)]
-    line = lambda cells: "| " + " | ".join(x.ljust(w) for x, w in zip(cells, widths)) + " |"
-    out = [line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [line(b) for b in body]
-    return "\n".join(out)
-
-
-def write_csv(rows, columns, path):
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: r.get(c, "") for c in columns})
-    return path
+__all__ = ["format_markdown", "write_csv", "labeled_subset", "probe_accuracy", "dead_outputs",
+           "latent_size_study", "summarize_latent", "plot_latent_study", "pretraining_study",
+           "plot_pretraining_study", "LATENT_COLUMNS", "LATENT_FORMATS", "LATENT_SUMMARY_COLUMNS",
+           "LATENT_TABLE_COLUMNS", "PRETRAIN_COLUMNS", "PRETRAIN_SEED_COLUMNS"]
 
 
 # ---- shared pieces ------------------------------------------------------------------------
@@ -67,6 +42,15 @@ def _check_xy(X, y):
     return X, y
 
 
+class _Split(NamedTuple):
+    """A study's train/test split and its number of classes."""
+    X_tr: np.ndarray
+    X_te: np.ndarray
+    y_tr: np.ndarray
+    y_te: np.ndarray
+    n_classes: int
+
+
 def _split(X, y, test_fraction, rng):
     """Stratified split: round(test_fraction * n_c) test rows from every class c."""
     test = []
@@ -75,7 +59,7 @@ def _split(X, y, test_fraction, rng):
         test.append(rng.choice(idx, int(round(test_fraction * len(idx))), replace=False))
     test = np.sort(np.concatenate(test))
     train = np.setdiff1d(np.arange(len(X)), test)
-    return X[train], X[test], y[train], y[test]
+    return _Split(X[train], X[test], y[train], y[test], int(y.max()) + 1)
 
 
 def labeled_subset(y, fraction, rng):
@@ -100,7 +84,7 @@ def probe_accuracy(F_train, y_train, F_test, y_test, *, n_classes=None, epochs=1
     rng = as_generator(seed)
     clf = Classifier(Sequential([]), Dense(F_train.shape[1], n_classes, rng=rng))
     fit(clf, F_train, Adam(clf.parameters(), lr=lr), y=y_train, epochs=epochs,
-        batch_size=batch_size, seed=rng, progress=False)
+        batch_size=batch_size, rng=rng, progress=False)
     return clf.score(F_test, y_test)
 
 
@@ -143,36 +127,49 @@ def latent_size_study(X, y, *, sizes=(2, 4, 8, 16, 32), hidden=64,
     X, y = _check_xy(X, y)
     sizes = check_sizes(sizes, min_length=1, what="at least one code size")
     rng = as_generator(seed, "seed")
-    X_tr, X_te, y_tr, y_te = _split(X, y, test_fraction, rng)
-    n_classes = int(y.max()) + 1
+    split = _split(X, y, test_fraction, rng)
+    probe = dict(n_classes=split.n_classes, epochs=probe_epochs, seed=rng)
+    train = dict(hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr, rng=rng)
     rows = []
-    pca = PCA(max(sizes)).fit(X_tr)  # one SVD; the first k components are PCA with k
+    pca = PCA(max(sizes)).fit(split.X_tr)  # one SVD; the first k components are PCA with k
     for k in sizes:
-        t = time.perf_counter()
-        acc = probe_accuracy(pca.transform(X_tr, k), y_tr, pca.transform(X_te, k), y_te,
-                             n_classes=n_classes, epochs=probe_epochs, seed=rng)
-        rows.append({"code size": k, "method": "PCA", "seed": seed,
-                     "train MSE": pca.reconstruction_error(X_tr, k),
-                     "test MSE": pca.reconstruction_error(X_te, k), "probe accuracy": acc,
-                     "dead outputs": "", "seconds": time.perf_counter() - t})
+        rows.append(_pca_row(pca, k, split, seed, probe))
         if log:
             log(_latent_line(rows[-1]))
         for out in output_activations:
-            t = time.perf_counter()
-            model = mlp_autoencoder([X.shape[1], hidden, k], activation="relu",
-                                    code_activation="identity", output_activation=out,
-                                    loss="mse", rng=rng)
-            fit(model, X_tr, Adam(model.parameters(), lr=lr), epochs=epochs,
-                batch_size=batch_size, seed=rng, progress=False)
-            acc = probe_accuracy(model.encode(X_tr), y_tr, model.encode(X_te), y_te,
-                                 n_classes=n_classes, epochs=probe_epochs, seed=rng)
-            rows.append({"code size": k, "method": f"AE ({out} output)", "seed": seed,
-                         "train MSE": _mse(model, X_tr), "test MSE": _mse(model, X_te),
-                         "probe accuracy": acc, "dead outputs": dead_outputs(model, X_tr),
-                         "seconds": time.perf_counter() - t})
+            rows.append(_autoencoder_row(k, out, split, seed, train, probe))
             if log:
                 log(_latent_line(rows[-1]))
     return rows
+
+
+def _pca_row(pca, k, split, seed, probe):
+    """One latent-study row for rank-k PCA: its reconstruction errors and probe accuracy."""
+    t = time.perf_counter()
+    acc = probe_accuracy(pca.transform(split.X_tr, k), split.y_tr, pca.transform(split.X_te, k),
+                         split.y_te, **probe)
+    return {"code size": k, "method": "PCA", "seed": seed,
+            "train MSE": pca.reconstruction_error(split.X_tr, k),
+            "test MSE": pca.reconstruction_error(split.X_te, k), "probe accuracy": acc,
+            "dead outputs": "", "seconds": time.perf_counter() - t}
+
+
+def _autoencoder_row(k, out, split, seed, train, probe):
+    """One latent-study row for an autoencoder with code size k and output activation `out`,
+    trained with the settings in `train` (hidden, epochs, batch_size, lr, rng)."""
+    t = time.perf_counter()
+    rng = train["rng"]
+    model = mlp_autoencoder([split.X_tr.shape[1], train["hidden"], k], activation="relu",
+                            code_activation="identity", output_activation=out, loss="mse",
+                            rng=rng)
+    fit(model, split.X_tr, Adam(model.parameters(), lr=train["lr"]), epochs=train["epochs"],
+        batch_size=train["batch_size"], rng=rng, progress=False)
+    acc = probe_accuracy(model.encode(split.X_tr), split.y_tr, model.encode(split.X_te),
+                         split.y_te, **probe)
+    return {"code size": k, "method": f"AE ({out} output)", "seed": seed,
+            "train MSE": _mse(model, split.X_tr), "test MSE": _mse(model, split.X_te),
+            "probe accuracy": acc, "dead outputs": dead_outputs(model, split.X_tr),
+            "seconds": time.perf_counter() - t}
 
 
 def summarize_latent(rows):
@@ -289,34 +286,51 @@ def pretraining_study(X, y, *, fractions=(0.05, 0.1), seeds=(0, 1, 2, 3, 4), siz
     sizes = check_sizes(sizes)
     if sizes[0] != X.shape[1]:
         raise ValueError(f"sizes[0] must be the number of features {X.shape[1]}, got {sizes[0]}")
-    X_tr, X_te, y_tr, y_te = _split(X, y, test_fraction, as_generator(split_seed, "split_seed"))
-    n_classes = int(y.max()) + 1
+    split = _split(X, y, test_fraction, as_generator(split_seed, "split_seed"))
+    pretrain = dict(activation=activation, pretrain_epochs=pretrain_epochs,
+                    finetune_epochs=finetune_epochs, lr=pretrain_lr)
+    train = dict(activation=activation, epochs=epochs, batch_size=batch_size, lr=lr)
     per_seed = []
     for seed in seeds:
         rng = as_generator(seed, "seeds[i]")
-        ae, stage_histories = pretrain_and_finetune(X_tr, sizes, activation=activation,
-                                                    pretrain_epochs=pretrain_epochs,
-                                                    finetune_epochs=finetune_epochs,
-                                                    lr=pretrain_lr, seed=rng)
+        ae, stage_histories = pretrain_and_finetune(split.X_tr, sizes, rng=rng, **pretrain)
         if histories is not None:
             histories[seed] = stage_histories
         for frac in fractions:
-            idx = labeled_subset(y_tr, frac, rng)
-            accs = {}
-            init_seed = int(rng.integers(2 ** 31))
-            for name, clf in (
-                    ("pretrained", Classifier.from_autoencoder(ae, n_classes, rng=init_seed)),
-                    ("random", mlp_classifier(sizes, n_classes, activation=activation,
-                                              code_activation=activation, rng=init_seed))):
-                fit(clf, X_tr[idx], Adam(clf.parameters(), lr=lr), y=y_tr[idx], epochs=epochs,
-                    batch_size=batch_size, seed=init_seed, progress=False)
-                accs[name] = clf.score(X_te, y_te)
-            per_seed.append({"labeled fraction": frac, "labels": len(idx), "seed": seed,
-                             "pretrained acc": accs["pretrained"],
-                             "random-init acc": accs["random"]})
+            per_seed.append(_compare_on_few_labels(ae, sizes, split, frac, seed, rng, train))
             if log:
-                log(f"seed {seed}  {frac:.0%} labels ({len(idx)}): pretrained "
-                    f"{accs['pretrained']:.3f}  random init {accs['random']:.3f}")
+                log(_pretraining_line(per_seed[-1]))
+    return _summarize_pretraining(per_seed, fractions), per_seed
+
+
+def _compare_on_few_labels(ae, sizes, split, frac, seed, rng, train):
+    """Draw a stratified labeled subset (a fraction frac of the training split) and an init seed
+    from rng; train the pretrained and the randomly initialized classifier on it alike, with the
+    settings in `train`. Returns the per-seed row."""
+    idx = labeled_subset(split.y_tr, frac, rng)
+    init_seed = int(rng.integers(2 ** 31))
+    accs = {}
+    for name, clf in (
+            ("pretrained", Classifier.from_autoencoder(ae, split.n_classes, rng=init_seed)),
+            ("random", mlp_classifier(sizes, split.n_classes, activation=train["activation"],
+                                      code_activation=train["activation"], rng=init_seed))):
+        fit(clf, split.X_tr[idx], Adam(clf.parameters(), lr=train["lr"]), y=split.y_tr[idx],
+            epochs=train["epochs"], batch_size=train["batch_size"], rng=init_seed,
+            progress=False)
+        accs[name] = clf.score(split.X_te, split.y_te)
+    return {"labeled fraction": frac, "labels": len(idx), "seed": seed,
+            "pretrained acc": accs["pretrained"], "random-init acc": accs["random"]}
+
+
+def _pretraining_line(r):
+    """The progress line of one (seed, fraction) comparison."""
+    return (f"seed {r['seed']}  {r['labeled fraction']:.0%} labels ({r['labels']}): pretrained "
+            f"{r['pretrained acc']:.3f}  random init {r['random-init acc']:.3f}")
+
+
+def _summarize_pretraining(per_seed, fractions):
+    """One summary row per fraction: mean ± spread of both accuracies and of their difference,
+    and how many seeds the pretrained classifier won."""
     summary = []
     for frac in fractions:
         rs = [r for r in per_seed if r["labeled fraction"] == frac]
@@ -327,7 +341,7 @@ def pretraining_study(X, y, *, fractions=(0.05, 0.1), seeds=(0, 1, 2, 3, 4), siz
                         "seeds": len(rs), "pretrained acc": _mean_spread(pre),
                         "random-init acc": _mean_spread(rnd), "difference": _mean_spread(diff),
                         "pretrained wins": f"{int(np.sum(diff > 0))}/{len(rs)}"})
-    return summary, per_seed
+    return summary
 
 
 def plot_pretraining_study(per_seed, *, ax=None):

@@ -24,6 +24,7 @@ def check_dtype(dtype, name="dtype"):
 
 
 def check_positive_int(value, name):
+    """value as an int > 0 (a bool or a non-integer is refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
     if value <= 0:
@@ -42,6 +43,7 @@ def check_sizes(sizes, name="sizes", *, min_length=2, what="the input size and a
 
 
 def check_nonnegative_float(value, name):
+    """value as a finite float >= 0 (a bool or a non-real is refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)

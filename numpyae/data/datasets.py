@@ -20,8 +20,9 @@ from importlib import resources
 
 import numpy as np
 
-from ..core.checks import check_array, check_probability
+from ..core.checks import check_array, check_positive_int, check_probability
 from ..core.random import as_generator
+from .preprocessing import normalize_patches, whiten_image
 
 DIGITS_SHAPE = (8, 8)
 
@@ -363,7 +364,9 @@ def load_dataset(name="digits", *, split="train", data_dir=None, download=True, 
             return LoadedDataset(X, y, "digits", DIGITS_SHAPE, message)
     X, y = load_digits()
     return LoadedDataset(X, y, "digits", DIGITS_SHAPE)
-# ---- natural image patches (issue 3) ------------------------------------------------------
+
+
+# ---- natural image patches ---------------------------------------------------------------
 
 PATCH_IMAGE = "grace_hopper.jpg"
 
@@ -374,8 +377,6 @@ def load_photograph(name=PATCH_IMAGE):
     The default is the portrait of Grace Hopper (600 x 512) that ships with matplotlib; colour is
     converted to luminance with the ITU-R BT.601 weights 0.299 R + 0.587 G + 0.114 B.
     """
-    import os
-
     import matplotlib.cbook as cbook
     import matplotlib.image as mimage
     path = cbook.get_sample_data(name, asfileobj=False) if isinstance(name, str) else None
@@ -403,8 +404,6 @@ def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, 
                mean, clip to +/- 3 standard deviations, rescale to [0.1, 0.9]
     rng        int seed or np.random.Generator for the patch positions
     """
-    from ..core.checks import check_positive_int
-    from .preprocessing import normalize_patches, whiten_image
     n = check_positive_int(n, "n")
     size = check_positive_int(size, "size")
     img = load_photograph(image)

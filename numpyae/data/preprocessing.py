@@ -82,6 +82,7 @@ class ZCAWhitening:
         self.mean_ = self.W_ = self.W_inv_ = self.eigenvalues_ = None
 
     def fit(self, X):
+        """Fit mu, W_zca and its inverse (D, D) to the rows of X (N, D), N >= 2; returns self."""
         X = check_array(X, "X", ndim=2).astype(np.float64)
         if len(X) < 2:
             raise ValueError(f"X must have at least 2 rows to estimate a covariance, got {len(X)}")
@@ -101,16 +102,19 @@ class ZCAWhitening:
         return check_array(X, name, ndim=2, n_features=len(self.mean_))
 
     def transform(self, X):
+        """x_white = (x - mu) W_zca per row  (N, D) -> (N, D), in X's dtype."""
         X = self._check_fitted(X, "X")
         dtype = X.dtype
         return ((X.astype(np.float64) - self.mean_) @ self.W_).astype(dtype)
 
     def inverse_transform(self, Z):
+        """x = z W_zca^-1 + mu per row  (N, D) -> (N, D), in Z's dtype."""
         Z = self._check_fitted(Z, "Z")
         dtype = Z.dtype
         return (Z.astype(np.float64) @ self.W_inv_ + self.mean_).astype(dtype)
 
     def fit_transform(self, X):
+        """fit(X), then transform(X)."""
         return self.fit(X).transform(X)
 
     def __repr__(self):

@@ -1,4 +1,4 @@
-"""Saving and loading models to a single .npz, without pickle.
+"""Saving and loading models (and training checkpoints) to a single .npz, without pickle.
 
 File layout (format version 2; version 1 files, written before the package was layered, are
 refused with a message that names the version):
@@ -85,10 +85,13 @@ class _Builder:
 
 
 def architecture_json(model):
+    """The model's architecture as JSON: nested {"class", "config"}, shared objects {"ref": k}."""
     return json.dumps(_Serializer().serialize(model))
 
 
 def model_from_json(text):
+    """The object (a model with fresh weights) that architecture_json's text describes, or a
+    ModelFileError."""
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -58,6 +58,7 @@ class PhaseOptimizers:
 
     @property
     def parameters(self):
+        """The Parameters of the three optimizers, each once, in phase order."""
         seen, out = set(), []
         for phase in PHASES:
             for p in self[phase].parameters:
@@ -67,17 +68,21 @@ class PhaseOptimizers:
         return out
 
     def zero_grad(self):
+        """Zero the gradients of every phase's parameters."""
         for phase in PHASES:
             self[phase].zero_grad()
 
     def step(self):
+        """Always raises TypeError: AAE.train_step steps each phase's optimizer itself."""
         raise TypeError("PhaseOptimizers has one optimizer per phase; AAE.train_step calls "
                         "each phase's optimizer itself (use fit(aae, X, aae.make_optimizers()))")
 
     def state_dict(self):
+        """The three optimizers' states in one dict, keys "<phase>.<key>"."""
         return {f"{phase}.{k}": v for phase in PHASES for k, v in self[phase].state_dict().items()}
 
     def load_state_dict(self, state):
+        """Restore each phase's optimizer from the "<phase>."-prefixed entries of state_dict()."""
         for phase in PHASES:
             prefix = f"{phase}."
             self[phase].load_state_dict({k[len(prefix):]: v for k, v in state.items()
@@ -209,6 +214,8 @@ class AAE(EncoderDecoder, Model):
         return self.decode(self.prior.sample(check_positive_int(n, "n"), rng, dtype=self.dtype))
 
     def get_config(self, ctx):
+        """The constructor arguments, for saving: the three networks, prior, loss and rng (the int
+        seed)."""
         return {"encoder": ctx.serialize(self.encoder), "decoder": ctx.serialize(self.decoder),
                 "discriminator": ctx.serialize(self.discriminator), "prior": ctx.serialize(self.prior),
                 "loss": ctx.serialize(self.loss), "rng": self.rng_seed}

@@ -38,8 +38,8 @@ from .base import EncoderDecoder, Model
 class Autoencoder(EncoderDecoder, Model):
     """encoder + decoder + loss (+ corruption) (+ penalties).
 
-    corruption   a Corruption (numpyae.corruption), active only in training
-    penalties    Penalty objects (numpyae.penalties); code penalties apply to the code layer,
+    corruption   a Corruption (numpyae.nn.corruption), active only in training
+    penalties    Penalty objects (numpyae.nn.penalties); code penalties apply to the code layer,
                  which is the encoder's last (leaf) layer, ``model.code_layer``
     The loss terms are "loss" (total), "reconstruction" and one per penalty, named by the
     penalty (e.g. "kl_sparsity", "weight_decay"); fit()'s History records all of them.
@@ -130,6 +130,7 @@ class Autoencoder(EncoderDecoder, Model):
             backward_through(below, dx, input_grad=False)
 
     def get_config(self, ctx):
+        """Constructor arguments, for saving: encoder, decoder, loss (+ corruption, penalties)."""
         config = {"encoder": ctx.serialize(self.encoder), "decoder": ctx.serialize(self.decoder),
                   "loss": ctx.serialize(self.loss)}
         if self.corruption is not None:

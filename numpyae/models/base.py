@@ -18,6 +18,9 @@ from ..core.checks import all_finite, check_array, check_labels, check_positive_
 
 
 class Model:
+    """The base of every model: named_children() -> layers and parameters; forward_loss, backward,
+    loss_and_grad and train_step for training (module doc)."""
+
     #: names of the loss terms this model reports; "loss" (the total) is always first
     terms = ("loss",)
     #: whether the model needs labels y (classifier, conditional VAE)

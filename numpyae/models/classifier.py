@@ -80,6 +80,8 @@ class Classifier(Model):
 
     @classmethod
     def from_encoder(cls, encoder, n_classes, *, rng=None, copy_weights=True, freeze_encoder=False):
+        """A classifier on (a deep copy of) encoder with a fresh Glorot-initialized head
+        Dense(code_dim, n_classes) of the encoder's dtype."""
         if not isinstance(encoder, Layer):
             raise TypeError(f"encoder must be a Layer, got {type(encoder).__name__}")
         n_classes = check_positive_int(n_classes, "n_classes")
@@ -94,7 +96,6 @@ class Classifier(Model):
         head = Dense(code_dim, n_classes, "identity", rng=as_generator(rng), dtype=dtype)
         return cls(encoder, head, freeze_encoder=freeze_encoder)
 
-    # ---- inference --------------------------------------------------------------------
     def logits(self, X):
         """Class scores z, inference mode.  (B, D) -> (B, K)"""
         X = self.check_input(X)
@@ -118,8 +119,9 @@ class Classifier(Model):
         """The encoder's features h, inference mode.  (B, D) -> (B, k)"""
         return self.encoder.forward(self.check_input(X), training=False)
 
-    # ---- training ---------------------------------------------------------------------
     def forward_loss(self, x, y=None, *, training=True):
+        """{"loss", "cross_entropy": L = -1/B sum_b log softmax(z_b)[y_b], "accuracy"} on the
+        batch x (B, D) with labels y (B,); caches what backward needs."""
         if y is None:
             raise ValueError("y is required: Classifier trains on labels")
         h = self.encoder.forward(x, training=training)
@@ -135,6 +137,7 @@ class Classifier(Model):
             self.encoder.backward(dh, input_grad=False)
 
     def get_config(self, ctx):
+        """The constructor arguments, for saving: encoder, head, freeze_encoder."""
         return {"encoder": ctx.serialize(self.encoder), "head": ctx.serialize(self.head),
                 "freeze_encoder": self.freeze_encoder}
 

@@ -32,8 +32,8 @@ Stability. lv is clamped to [-30, 20] (sd in [3e-7, 2.2e4]), so exp(lv) and exp(
 overflow in float32 nor underflow to exactly 0 (log 0 in the KL). Outside the clamp the
 gradient with respect to r is zero, which is the exact derivative of the clipped function; the
 encoder never gets there in practice (|r| stays below ~10 on the digits). Large |mu| is harmless:
-mu enters only through mu^2 / 2 and z, and Bernoulli likelihoods are computed on logits with
-logaddexp (no exp overflow, no log 0).
+mu enters only through mu^2 / 2 and z, and Bernoulli likelihoods are computed on logits from
+exp(-|o|) <= 1 (no exp overflow, no log 0).
 
 The draw eps is kept on the model (self.noise) for backward; because it comes from the Generator
 self.rng, the gradient checker (which snapshots and restores every Generator) replays the same
@@ -179,6 +179,7 @@ class VAE(Model):
         self.encoder.backward(dh, input_grad=False)   # x (and the CVAE's label columns) is data
 
     def train_step(self, x, y, optimizer):
+        """Model.train_step, then step += 1 (the KL warm-up counter). Returns the terms."""
         terms = super().train_step(x, y, optimizer)
         self.step += 1  # counts optimizer steps, for the KL warm-up
         return terms
@@ -260,8 +261,9 @@ class VAE(Model):
             out[s:s + b] = m + np.log(np.exp(log_w - m).mean(axis=0))
         return out
 
-    # ---- persistence -------------------------------------------------------------------
     def get_config(self, ctx):
+        """The constructor arguments, for saving: the four layers, likelihood, beta, kl_warmup,
+        step and rng (the int seed)."""
         return {"encoder": ctx.serialize(self.encoder), "mean_head": ctx.serialize(self.mean_head),
                 "logvar_head": ctx.serialize(self.logvar_head), "decoder": ctx.serialize(self.decoder),
                 "likelihood": ctx.serialize(self.likelihood), "beta": self.beta,
@@ -303,6 +305,7 @@ class CVAE(VAE):
         return self.sample(n, np.full(n, label), rng=rng)
 
     def get_config(self, ctx):
+        """The VAE's config plus n_classes."""
         config = super().get_config(ctx)
         config["n_classes"] = self.n_classes
         return config

@@ -18,6 +18,7 @@ import numpy as np
 
 
 class Activation:
+    """Base class: an elementwise y = f(a) with f', f'' and the fused chain-rule step (module doc)."""
     name = "activation"
 
     def __call__(self, a):

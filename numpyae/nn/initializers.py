@@ -14,28 +14,34 @@ from ..core.random import as_generator
 
 
 def glorot_uniform(n_in, n_out, rng, dtype=np.float32):
+    """Glorot uniform: W ~ U(-l, l), l = sqrt(6 / (n_in + n_out)), shape (n_in, n_out)."""
     limit = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-limit, limit, size=(n_in, n_out)).astype(dtype)
 
 
 def glorot_normal(n_in, n_out, rng, dtype=np.float32):
+    """Glorot normal: W ~ N(0, 2 / (n_in + n_out)), shape (n_in, n_out)."""
     return (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / (n_in + n_out))).astype(dtype)
 
 
 def he_normal(n_in, n_out, rng, dtype=np.float32):
+    """He normal: W ~ N(0, 2 / n_in), shape (n_in, n_out)."""
     return (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)).astype(dtype)
 
 
 def he_uniform(n_in, n_out, rng, dtype=np.float32):
+    """He uniform: W ~ U(-l, l), l = sqrt(6 / n_in), shape (n_in, n_out)."""
     limit = np.sqrt(6.0 / n_in)
     return rng.uniform(-limit, limit, size=(n_in, n_out)).astype(dtype)
 
 
 def lecun_normal(n_in, n_out, rng, dtype=np.float32):
+    """LeCun normal: W ~ N(0, 1 / n_in), shape (n_in, n_out)."""
     return (rng.standard_normal((n_in, n_out)) * np.sqrt(1.0 / n_in)).astype(dtype)
 
 
 def zeros(n_in, n_out, rng=None, dtype=np.float32):
+    """W = 0, shape (n_in, n_out)."""
     return np.zeros((n_in, n_out), dtype=dtype)
 
 
@@ -49,6 +55,7 @@ _HE_FAMILY = {"relu", "leaky_relu", "elu"}
 
 
 def default_init_for(activation_name):
+    """The default initializer: "he_normal" for relu, leaky_relu, elu, else "glorot_uniform"."""
     return "he_normal" if activation_name in _HE_FAMILY else "glorot_uniform"
 
 

@@ -186,6 +186,8 @@ class Gaussian(Likelihood):
 
 
 def get_likelihood(spec, n_features, dtype):
+    """The Likelihood for spec: "bernoulli", "gaussian" (fixed variance), "gaussian_learned"
+    (a learned per-feature variance over n_features) or a Likelihood instance."""
     if isinstance(spec, Likelihood):
         return spec
     if spec == "bernoulli":

@@ -22,6 +22,8 @@ _REDUCTIONS = ("mean", "sum")
 
 
 class Loss:
+    """A loss L(output, target): forward -> float, backward -> dL/d output (the output's shape)."""
+
     name = "loss"
 
     def __init__(self, reduction="mean"):
@@ -133,6 +135,7 @@ def log_softmax(z):
 
 
 def softmax(z):
+    """softmax along the last axis: exp(z_k) / sum_j exp(z_j), computed as exp(log_softmax(z))."""
     return np.exp(log_softmax(z))
 
 

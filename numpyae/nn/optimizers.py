@@ -24,15 +24,9 @@ from .parameter import Parameter, unique
 from ..core.checks import check_nonnegative_float
 
 
-# ---- subnormal numbers ---------------------------------------------------------------------
-# A moment whose gradient stays exactly 0 (a dead relu unit, a pixel that is 0 in every image)
-# only decays, m <- b1 m, and after a few hundred steps falls below the smallest normal float32
-# (1.2e-38). Arithmetic on such subnormal numbers takes a slow microcode path on x86: measured
-# on the MNIST-shaped benchmark, the Adam step became 8x and the whole epoch 2.5x slower. So,
-# every `flush_period(decay)` steps, before any decaying entry can get there, entries smaller
-# than FLUSH_BELOW_TINY x (smallest normal number) (1.2e-30 in float32) are set to exactly 0.
-# Their effect on an update, lr * m / (sqrt(v) + eps), is below 1e-20: far under the float32
-# resolution of any weight.
+#: Entries of a decaying optimizer state below FLUSH_BELOW_TINY x the smallest normal float are
+#: set to 0 before they turn subnormal (subnormal arithmetic is slow on x86; their effect on an
+#: update is below 1e-20). See benchmarks/PERFORMANCE.md.
 FLUSH_BELOW_TINY = 1e8
 
 
@@ -50,18 +44,9 @@ def flush_tiny(arrays):
         a[np.abs(a) < FLUSH_BELOW_TINY * np.finfo(a.dtype).tiny] = 0
 
 
-#: Optimizers walk a large parameter in blocks of rows of about this many elements: the five
-#: arrays a block of Adam's update touches (value, grad, m, v, scratch; 1.3 MB in float32) stay in
-#: a core's L2 cache over its dozen passes. Measured on the 784-256-64-256-784 benchmark's
-#: parameters, right after a matmul: Adam's step 0.81 -> 0.76 ms (together with m and v updated
-#: as b m + (1 - b) x, whose in-place first pass is cheap once the block is in cache).
+#: A large parameter is updated in blocks of rows of about this many elements, so that the
+#: arrays one block's update touches stay in a core's cache (benchmarks/PERFORMANCE.md).
 BLOCK_ELEMENTS = 1 << 16
-# Not done, measured: the update on two Python threads (ufuncs release the GIL). Whole 200k-
-# element parameters per thread run 0.81 -> 0.59 ms on an idle machine, but during training the
-# step follows a matmul, after which OpenBLAS's idle worker spins on the second core for a long
-# while, and then the two threads take 0.86 ms (0.64 ms only with OPENBLAS_THREAD_TIMEOUT=4,
-# which a library cannot set). Cutting each array in halves is worse still: waking a thread that
-# waited for the GIL costs tens of microseconds on a virtual machine, as long as a pass.
 
 
 def row_blocks(shape, block=None):
@@ -78,6 +63,9 @@ def row_blocks(shape, block=None):
 
 
 class Optimizer:
+    """Base class: updates a list of Parameters in place from their .grad (step), and saves
+    and restores everything step() depends on (state_dict / load_state_dict)."""
+
     def __init__(self, parameters, lr):
         try:
             params = unique(parameters)
@@ -95,13 +83,14 @@ class Optimizer:
             raise ValueError("lr must be > 0, got 0")
 
     def zero_grad(self):
+        """Set the gradient of every parameter to 0."""
         for p in self.parameters:
             p.zero_grad()
 
     def step(self):
+        """One update of every parameter from its current .grad."""
         raise NotImplementedError
 
-    # state for checkpoints: a flat dict of arrays (what fit() writes into a checkpoint)
     def state_dict(self):
         """Everything step() depends on besides the parameters: {"lr": 0-d array, ...}."""
         return {"lr": np.array(self.lr)}
@@ -128,6 +117,9 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    """SGD with momentum mu, optional Nesterov, L2 weight decay wd (module doc):
+        g = grad + wd w;   v = mu v + g;   w -= lr (g + mu v  (Nesterov)  or  v)"""
+
     def __init__(self, parameters, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(parameters, lr)
         self.momentum = check_nonnegative_float(momentum, "momentum")
@@ -142,6 +134,7 @@ class SGD(Optimizer):
         self._flush_every = flush_period(self.momentum)
 
     def step(self):
+        """w -= lr * step (classical momentum or Nesterov), in place."""
         for p, v in zip(self.parameters, self.velocity):
             g = p.grad
             if self.weight_decay:
@@ -156,12 +149,14 @@ class SGD(Optimizer):
             flush_tiny(self.velocity)
 
     def state_dict(self):
+        """lr, the step count and the velocities."""
         state = super().state_dict()
         state["steps"] = np.array(self._steps)   # the flush schedule (a resumed run repeats it)
         state.update({f"velocity.{i}": v for i, v in enumerate(self.velocity)})
         return state
 
     def load_state_dict(self, state):
+        """Copy a state_dict() back in place."""
         super().load_state_dict(state)
         self._steps = int(state["steps"])
         for i, v in enumerate(self.velocity):
@@ -169,6 +164,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), L2 weight decay through the gradient (module doc):
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr m_hat / (sqrt(v_hat) + eps)"""
     decoupled = False
 
     def __init__(self, parameters, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -246,6 +243,7 @@ class Adam(Optimizer):
             flush_tiny(self.v)
 
     def state_dict(self):
+        """lr, the step t and the moments m, v."""
         state = super().state_dict()
         state["t"] = np.array(self.t)
         state.update({f"m.{i}": m for i, m in enumerate(self.m)})
@@ -253,6 +251,7 @@ class Adam(Optimizer):
         return state
 
     def load_state_dict(self, state):
+        """Copy a state_dict() back in place."""
         super().load_state_dict(state)
         self.t = int(state["t"])
         for i, (m, v) in enumerate(zip(self.m, self.v)):

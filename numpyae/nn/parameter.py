@@ -7,6 +7,8 @@ import numpy as np
 
 
 class Parameter:
+    """A trainable array `value` and its gradient `grad` (same shape), which backward adds into."""
+
     __slots__ = ("value", "grad")
 
     def __init__(self, value):
@@ -15,13 +17,16 @@ class Parameter:
 
     @property
     def shape(self):
+        """The shape of value (and of grad)."""
         return self.value.shape
 
     @property
     def dtype(self):
+        """The dtype of value."""
         return self.value.dtype
 
     def zero_grad(self):
+        """Set grad to 0 in place (before a new accumulation)."""
         self.grad.fill(0)
 
     def astype(self, dtype):

@@ -1,4 +1,4 @@
-"""Priors over codes for the adversarial autoencoder, and statistics of how close codes are to one.
+"""Priors p(z) over codes for the adversarial autoencoder.
 
     StandardGaussian(dim)                         N(0, I)
     GaussianMixture(dim=2, n_components=10, ...)  equal-weight isotropic Gaussians whose means sit
@@ -17,18 +17,24 @@ from ..core.random import as_generator
 
 
 class Prior:
+    """A distribution p(z) over codes z of dimension `dim`."""
+
     dim = None
 
     def sample(self, n, rng=None, dtype=np.float32):
+        """n draws z ~ p(z), shape (n, dim)."""
         raise NotImplementedError
 
     def log_prob(self, z):
+        """log p(z) per row  (n, dim) -> (n,)."""
         raise NotImplementedError
 
     def mean(self):
+        """E[z], shape (dim,)."""
         raise NotImplementedError
 
     def covariance(self):
+        """Cov[z] = E[(z - E z)(z - E z)^T], shape (dim, dim)."""
         raise NotImplementedError
 
     def _check(self, z):
@@ -56,6 +62,7 @@ class StandardGaussian(Prior):
         return np.eye(self.dim)
 
     def get_config(self, ctx):
+        """The constructor arguments, for saving: {"dim"}."""
         return {"dim": self.dim}
 
     def __repr__(self):
@@ -83,6 +90,7 @@ class GaussianMixture(Prior):
         self.means[:, 1] = self.radius * np.sin(angle)
 
     def sample(self, n, rng=None, dtype=np.float32, return_components=False):
+        """n draws z ~ p(z), shape (n, dim); with return_components also their components (n,)."""
         n = check_positive_int(n, "n")
         rng = as_generator(rng)
         comp = rng.integers(self.n_components, size=n)
@@ -105,6 +113,7 @@ class GaussianMixture(Prior):
         return centred.T @ centred / self.n_components + self.std ** 2 * np.eye(self.dim)
 
     def get_config(self, ctx):
+        """The constructor arguments, for saving: {"dim", "n_components", "radius", "std"}."""
         return {"dim": self.dim, "n_components": self.n_components, "radius": self.radius,
                 "std": self.std}
 
@@ -114,6 +123,8 @@ class GaussianMixture(Prior):
 
 
 def get_prior(spec, dim):
+    """The Prior for spec: "gaussian"/"normal" -> StandardGaussian(dim), "mixture" ->
+    GaussianMixture(dim), or a Prior instance (its dim must equal dim)."""
     if isinstance(spec, Prior):
         if spec.dim != dim:
             raise ValueError(f"prior has dim {spec.dim}, the codes have {dim}")

@@ -1,8 +1,9 @@
 """The built-in models, each as a small instance on random data, for `python -m numpyae gradcheck`.
 
 Every entry is name -> build(rng) returning (model, X, y). Models are tiny so that an
-entry-by-entry finite-difference check takes well under a second. Inputs are kept away from
-relu's kink by construction where a model has relu units (see _away_from_kinks).
+entry-by-entry finite-difference check takes well under a second. The models use smooth
+activations, and the k-sparse case draws inputs away from TopK's switch points (topk_inputs), so
+no finite difference crosses a kink.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ GRADCHECK_CASES = {}
 
 
 def case(name):
+    """Decorator: register build(rng) -> (model, X, y) in GRADCHECK_CASES under name."""
     def decorate(build):
         GRADCHECK_CASES[name] = build
         return build

@@ -28,7 +28,8 @@ The gradient check of a backward step is local to that step. If the step's forwa
 scalar ``<f(x; θ), dy>`` with respect to θ (what it added into each Parameter.grad) and to x
 (what it returned; nothing with input_grad=False). A keyword gradient ``d<name>=g`` of
 backward (Dense's ``da``, a penalty's gradient on the pre-activation a) adds ``<name, g>`` to
-that scalar, ``name`` being the quantity the forward cached on the object. ``numpyae.gradcheck.numerical_gradient`` measures that scalar's gradient by
+that scalar, ``name`` being the quantity the forward cached on the object.
+``numpyae.teaching.gradcheck.numerical_gradient`` measures that scalar's gradient by
 finite differences, re-running only this step's forward with the recorded input (and the
 recorded random-number state, so noise layers draw the same noise). For a loss, whose backward
 takes no argument, the scalar is the loss itself.
@@ -233,7 +234,7 @@ class GradientCheck:
     def __init__(self, name, analytic, numeric=None, note="", noise=None):
         """noise: the finite differences' round-off per entry (numerical_gradient(...,
         return_noise=True)); entries too small to resolve are measured against that floor,
-        as numpyae.gradcheck does."""
+        as numpyae.teaching.gradcheck does."""
         self.name, self.analytic, self.numeric, self.note = name, analytic, numeric, note
         if numeric is not None and np.size(analytic):
             floor = np.finfo(np.float64).tiny if noise is None else \
@@ -286,7 +287,6 @@ class Step:
         own = key == (f"{self.name}.{local}" if self.name else local)
         return f"d{local}" if own else f"d{local} (= {key})"
 
-    # ---- the gradient check of a backward step ------------------------------------------
     def gradient_check(self, h=None, order=4):
         """[GradientCheck] for each parameter gradient and each returned input gradient.
 
@@ -352,11 +352,12 @@ class Step:
         return checks
 
     def max_error(self):
+        """The largest relative error of this step's gradient checks, or None (nothing checked)."""
         errs = [c.max_error for c in self.gradient_check() if c.max_error is not None]
         return max(errs) if errs else None
 
-    # ---- rendering ----------------------------------------------------------------------
     def header(self):
+        """The step's one-line title: "[index] phase name  title"."""
         return f"[{self.index:2d}] {self.phase:8s} {self.name or '(model)'}  {self.title}"
 
     def __str__(self):
@@ -435,10 +436,12 @@ class Trace:
 
     @property
     def forward_steps(self):
+        """The forward steps, in execution order."""
         return [s for s in self.steps if s.phase == "forward"]
 
     @property
     def backward_steps(self):
+        """The backward steps, in execution order."""
         return [s for s in self.steps if s.phase == "backward"]
 
     def find(self, name, phase="backward"):
@@ -466,6 +469,8 @@ class Trace:
         return max(errs) if errs else None
 
     def summary(self):
+        """Text: the loss terms, each parameter gradient's size, gradients added outside the
+        traced steps, and the largest relative error of any step's gradient check."""
         lines = ["loss terms: " + ", ".join(f"{k} = {v:.6g}" for k, v in self.terms.items())]
         lines.append("parameter gradients (sum over all steps):")
         for name, g in self.grads.items():
@@ -749,12 +754,12 @@ def _unattributed(grads, steps):
 # ---- models by name (for the CLI and notebooks) ------------------------------------------
 
 def traceable_models():
-    """Names usable with build_traceable: every gradcheck case in numpyae.catalog."""
+    """Names usable with build_traceable: every gradcheck case in numpyae.teaching.cases."""
     return list(GRADCHECK_CASES)
 
 
 def build_traceable(name, rng=0):
-    """(model, X, y) for a model name: an exact catalog case name ("autoencoder (tanh, bce)")
+    """(case name, model, X, y) for a model name: an exact case name ("autoencoder (tanh, bce)")
     or its first word ("autoencoder", "sparse", "vae", ...), which picks the first such case."""
     if name in GRADCHECK_CASES:
         key = name

@@ -15,6 +15,7 @@ class History:
         self.epochs = 0
 
     def append(self, logs):
+        """Record one epoch: each {name: value} of logs is appended to its list, epochs += 1."""
         for k, v in logs.items():
             self.records.setdefault(k, []).append(float(v))
         self.epochs += 1
@@ -28,9 +29,11 @@ class History:
         return key in self.records
 
     def keys(self):
+        """The names of the records ("loss", "val_loss", ...)."""
         return self.records.keys()
 
     def last(self):
+        """{name: the last epoch's value} of every record."""
         return {k: v[-1] for k, v in self.records.items()}
 
     def state_dict(self):
@@ -38,6 +41,7 @@ class History:
         return {"records": {k: list(v) for k, v in self.records.items()}, "epochs": self.epochs}
 
     def load_state_dict(self, state):
+        """Replace the records with a state_dict() (checked: a ValueError if malformed)."""
         records, epochs = (state.get("records"), state.get("epochs")) if isinstance(state, dict) \
             else (None, None)
         if not isinstance(records, dict) or not isinstance(epochs, int) or any(
@@ -57,12 +61,15 @@ class Callback:
     stop_training = False
 
     def on_train_begin(self, model, history):
+        """Called once before the first epoch."""
         pass
 
     def on_epoch_end(self, epoch, logs, model, history):
+        """Called after every epoch with that epoch's {name: value} logs (also in history)."""
         pass
 
     def on_train_end(self, model, history):
+        """Called once after the last epoch."""
         pass
 
 

@@ -88,9 +88,11 @@ class PretrainedStack:
         self.stages, self.histories, self.sizes = list(stages), list(histories), list(sizes)
 
     def stack(self, *, copy_weights=True):
+        """The deep Autoencoder stacked from the stages (stack_autoencoders), ready to fine-tune."""
         return stack_autoencoders(self.stages, copy_weights=copy_weights)
 
     def encode(self, X):
+        """The top stage's codes h_k = encode_k(... encode_1(X))  (N, D) -> (N, nk)."""
         h = X
         for stage in self.stages:
             h = stage.encode(h)
@@ -123,61 +125,72 @@ def greedy_pretrain(X, sizes, *, builder=None, activation="relu", loss="bce", ti
     sizes = check_sizes(sizes)
     n_stages = len(sizes) - 1
     dtype = check_dtype(dtype)
-    H = check_array(X, "X", ndim=2, n_features=sizes[0], dtype=dtype)
-    H_val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 1:
-            raise TypeError("validation_data must be a tuple (X_val,)")
-        H_val = check_array(validation_data[0], "validation_data[0]", ndim=2,
-                            n_features=sizes[0], dtype=dtype)
-
-    def per_stage(value, name):
-        if isinstance(value, (list, tuple)):
-            if len(value) != n_stages:
-                raise ValueError(f"{name} must be one value or a list of {n_stages} (one per "
-                                 f"stage), got {len(value)}")
-            return list(value)
-        return [value] * n_stages
-
-    if builder is None:
-        builders = [default_stage_builder(i, activation=activation, loss=loss, tied=tied,
-                                          dtype=dtype) for i in range(n_stages)]
-    else:
-        builders = per_stage(builder, "builder")
-        for i, b in enumerate(builders):
-            if not callable(b):
-                raise TypeError(f"builder must be callable (n_in, n_out, rng) -> Autoencoder, "
-                                f"got {type(b).__name__} for stage {i + 1}")
-    epochs_ = per_stage(epochs, "epochs")
-    batch_ = per_stage(batch_size, "batch_size")
-    opts = per_stage(optimizer, "optimizer") if isinstance(optimizer, (list, tuple)) \
-        else [optimizer] * n_stages
-    lrs = per_stage(lr, "lr")
-    wds = per_stage(weight_decay, "weight_decay")
-
+    H, H_val = _stage_inputs(X, validation_data, sizes[0], dtype)
+    builders = _stage_builders(builder, n_stages, activation, loss, tied, dtype)
+    budget = list(zip(*(_per_stage(value, name, n_stages) for name, value in (
+        ("epochs", epochs), ("batch_size", batch_size), ("optimizer", optimizer), ("lr", lr),
+        ("weight_decay", weight_decay)))))
     rng = as_generator(rng)
     stages, histories = [], []
-    for i in range(n_stages):
-        n_in, n_out = sizes[i], sizes[i + 1]
-        stage = builders[i](n_in, n_out, rng)
-        if not isinstance(stage, Autoencoder):
-            raise TypeError(f"builder for stage {i + 1} must return an Autoencoder, "
-                            f"got {type(stage).__name__}")
-        if stage.input_dim != n_in or stage.code_dim != n_out:
-            raise ValueError(f"builder for stage {i + 1} must build a {n_in} -> {n_out} -> {n_in} "
-                             f"autoencoder, got input_dim {stage.input_dim}, code_dim "
-                             f"{stage.code_dim}")
-        opt = make_optimizer(opts[i], stage.parameters(), lr=lrs[i], weight_decay=wds[i])
-        history = fit(stage, H, opt, epochs=epochs_[i], batch_size=batch_[i],
-                      validation_data=None if H_val is None else (H_val,), rng=rng,
-                      progress=progress)
+    for i, (n_epochs, n_batch, opt_spec, stage_lr, wd) in enumerate(budget):
+        stage = _build_stage(builders[i], i, sizes[i], sizes[i + 1], rng)
+        opt = make_optimizer(opt_spec, stage.parameters(), lr=stage_lr, weight_decay=wd)
+        histories.append(fit(stage, H, opt, epochs=n_epochs, batch_size=n_batch,
+                             validation_data=None if H_val is None else (H_val,), rng=rng,
+                             progress=progress))
         stages.append(stage)
-        histories.append(history)
-        if i < n_stages - 1:
+        if i < n_stages - 1:   # the next stage trains on this stage's codes
             H = stage.encode(H)
             if H_val is not None:
                 H_val = stage.encode(H_val)
     return PretrainedStack(stages, histories, sizes)
+
+
+def _stage_inputs(X, validation_data, n_features, dtype):
+    """(X, X_val or None) checked as the first stage's inputs."""
+    H = check_array(X, "X", ndim=2, n_features=n_features, dtype=dtype)
+    if validation_data is None:
+        return H, None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 1:
+        raise TypeError("validation_data must be a tuple (X_val,)")
+    return H, check_array(validation_data[0], "validation_data[0]", ndim=2,
+                          n_features=n_features, dtype=dtype)
+
+
+def _per_stage(value, name, n_stages):
+    """One value per stage: a list of n_stages as given, or one value repeated."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_stages:
+            raise ValueError(f"{name} must be one value or a list of {n_stages} (one per "
+                             f"stage), got {len(value)}")
+        return list(value)
+    return [value] * n_stages
+
+
+def _stage_builders(builder, n_stages, activation, loss, tied, dtype):
+    """One callable (n_in, n_out, rng) -> Autoencoder per stage."""
+    if builder is None:
+        return [default_stage_builder(i, activation=activation, loss=loss, tied=tied,
+                                      dtype=dtype) for i in range(n_stages)]
+    builders = _per_stage(builder, "builder", n_stages)
+    for i, b in enumerate(builders):
+        if not callable(b):
+            raise TypeError(f"builder must be callable (n_in, n_out, rng) -> Autoencoder, "
+                            f"got {type(b).__name__} for stage {i + 1}")
+    return builders
+
+
+def _build_stage(build, i, n_in, n_out, rng):
+    """Stage i + 1's autoencoder n_in -> n_out -> n_in, checked."""
+    stage = build(n_in, n_out, rng)
+    if not isinstance(stage, Autoencoder):
+        raise TypeError(f"builder for stage {i + 1} must return an Autoencoder, "
+                        f"got {type(stage).__name__}")
+    if stage.input_dim != n_in or stage.code_dim != n_out:
+        raise ValueError(f"builder for stage {i + 1} must build a {n_in} -> {n_out} -> {n_in} "
+                         f"autoencoder, got input_dim {stage.input_dim}, code_dim "
+                         f"{stage.code_dim}")
+    return stage
 
 
 def pretrain_and_finetune(X, sizes, *, pretrain_epochs=20, finetune_epochs=20, batch_size=64,

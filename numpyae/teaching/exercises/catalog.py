@@ -2,9 +2,9 @@
 
 Every exercise is a plain function a student writes. For a *gradient* exercise the checker
 knows a scalar objective L(inputs) and compares the student's arrays with the finite-difference
-gradient of L with respect to the listed inputs (numpyae.gradcheck.numerical_gradient). When a
-gradient flows in from above (dy), the objective is L = sum(f(inputs) * dy), whose gradient is
-exactly what a backward pass must return.
+gradient of L with respect to the listed inputs (numpyae.teaching.gradcheck.numerical_gradient).
+When a gradient flows in from above (dy), the objective is L = sum(f(inputs) * dy), whose
+gradient is exactly what a backward pass must return.
 
 The reference solutions are written here from the formulas alone (self-contained: no other part of
 numpyae is used), so a teacher can read them next to the prompt.
@@ -49,9 +49,11 @@ class Exercise:
 
     @property
     def signature(self):
+        """The function to write, "name(arg, ...) -> out, ..."."""
         return f"{self.name}({', '.join(a.name for a in self.args)}) -> {', '.join(self.outputs)}"
 
     def describe(self):
+        """The exercise as text: title, prompt and the signature to write."""
         return f"{self.title}\n\n{self.prompt}\n\nwrite:  def {self.signature}"
 
     def __repr__(self):

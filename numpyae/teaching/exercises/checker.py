@@ -35,6 +35,7 @@ class CheckResult:
 
     @property
     def passed(self):
+        """True if the verdict is "passed"."""
         return self.kind == "passed"
 
     def __bool__(self):
