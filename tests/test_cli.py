@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import numpyae
 from numpyae.apps.cli import main
@@ -32,3 +33,16 @@ def test_train_command_writes_a_run_folder(tmp_path, capsys):
 def test_module_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "numpyae", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "gradcheck" in proc.stdout
+
+
+def test_code_dim_sets_the_code_size_of_the_generative_models(tmp_path, capsys):
+    assert main(["train", "--model", "vae", "--code-dim", "3", "--epochs", "1", "--iw-samples", "5",
+                 "--quiet", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "(3 mean, 3 log-variance), decoder 3-128-64" in out
+    assert "(manifold.png needs --code-dim 2; skipped)" in out
+    run = out.strip().splitlines()[-1].split("run folder: ")[1]
+    assert numpyae.load(os.path.join(run, "model.npz")).code_dim == 3
+    assert "manifold.png" not in os.listdir(run)
+    with pytest.raises(SystemExit):   # one name for the code size: --latent is gone
+        main(["train", "--model", "vae", "--latent", "3"])

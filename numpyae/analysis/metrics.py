@@ -80,7 +80,7 @@ def encoder_jacobian(encoder, X):
             raise TypeError(f"encoder_jacobian handles Dense and TiedDense layers, "
                             f"got {type(layer).__name__}")
         a = h @ W + layer.b.value.astype(np.float64)
-        y = layer.activation.forward(a)
+        y = layer.activation(a)
         d = layer.activation.derivative(a, y)                       # (B, n_l)
         J = d[:, :, None] * np.einsum("ij,bik->bjk", W, J)          # (B, n_l, D)
         h = y

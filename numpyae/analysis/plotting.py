@@ -270,21 +270,21 @@ def _decode_images(decode, Z, name="decode"):
     return images
 
 
-def plot_manifold(decode, *, n=15, extent=2.5, dims=(0, 1), latent_dim=2, image_shape=None,
+def plot_manifold(decode, *, n=15, extent=2.5, dims=(0, 1), code_dim=2, image_shape=None,
                   ax=None, title="decoded latent grid"):
     """The learned manifold: decode an n x n grid of codes and tile the images (Kingma & Welling).
 
-    decode      function (N, latent_dim) codes -> (N, D) images in [0, 1], e.g. vae.decode
+    decode      function (N, code_dim) codes -> (N, D) images in [0, 1], e.g. vae.decode
     extent      the grid spans [-extent, extent] in the two plotted latent dimensions (dims);
                 the other dimensions stay at 0 (the prior's mean)
     Rows run from high z[dims[1]] (top) to low, columns from low z[dims[0]] to high.
     """
     plt = _plt()
-    if latent_dim < 2 or not all(0 <= d < latent_dim for d in dims) or dims[0] == dims[1]:
-        raise ValueError(f"dims must be two different latent dimensions < latent_dim={latent_dim}, "
+    if code_dim < 2 or not all(0 <= d < code_dim for d in dims) or dims[0] == dims[1]:
+        raise ValueError(f"dims must be two different latent dimensions < code_dim={code_dim}, "
                          f"got {dims}")
     grid = np.linspace(-float(extent), float(extent), int(n))
-    Z = np.zeros((n * n, latent_dim))
+    Z = np.zeros((n * n, code_dim))
     rows, cols = np.meshgrid(grid[::-1], grid, indexing="ij")
     Z[:, dims[0]] = cols.ravel()
     Z[:, dims[1]] = rows.ravel()
@@ -301,12 +301,12 @@ def plot_manifold(decode, *, n=15, extent=2.5, dims=(0, 1), latent_dim=2, image_
     return ax
 
 
-def plot_samples(decode, latent_dim, *, n=64, rng=None, image_shape=None, n_cols=None, ax=None,
+def plot_samples(decode, code_dim, *, n=64, rng=None, image_shape=None, n_cols=None, ax=None,
                  title="samples from the prior"):
-    """A grid of decode(z) for z ~ N(0, I) (latent_dim dimensions): a generative model's samples."""
-    latent_dim = check_positive_int(latent_dim, "latent_dim")
+    """A grid of decode(z) for z ~ N(0, I) (code_dim dimensions): a generative model's samples."""
+    code_dim = check_positive_int(code_dim, "code_dim")
     n = check_positive_int(n, "n")
-    Z = as_generator(rng).standard_normal((n, latent_dim))
+    Z = as_generator(rng).standard_normal((n, code_dim))
     return plot_images(_decode_images(decode, Z), image_shape=image_shape, n_cols=n_cols, ax=ax,
                        title=title)
 

@@ -356,7 +356,8 @@ def plot_pretraining_study(per_seed, *, ax=None):
         for i, f in enumerate(fracs):
             vals = [r[key] for r in per_seed if r["labeled fraction"] == f]
             x = i + (j - 0.5) * width
-            ax.bar(x, np.mean(vals), width, color=f"C{j}", alpha=0.6, label=label if i == 0 else None)
+            ax.bar(x, np.mean(vals), width, color=f"C{j}", alpha=0.6,
+                   label=label if i == 0 else None)
             ax.plot(np.full(len(vals), x), vals, "k.", ms=4)
     ax.set_xticks(range(len(fracs)))
     ax.set_xticklabels([f"{f:.0%} labels" for f in fracs])

@@ -1,5 +1,5 @@
 """`python -m numpyae train --model {sparse, denoising, contractive, ksparse}`: the classic
-regularized-autoencoder results (issue 3), each printed and drawn into a run folder.
+regularized-autoencoder results, each printed and drawn into a run folder.
 
     sparse       KL-sparse autoencoder on natural-image patches, UFLDL exercise settings;
                  filter grid, localization score vs random filters, mean hidden activation vs rho
@@ -15,7 +15,16 @@ import os
 
 import numpy as np
 
+from ..analysis.metrics import jacobian_frobenius_norm, localization_score
+from ..analysis.plotting import plot_filters, plot_history, plot_reconstructions
+from ..data.datasets import load_digits, load_patches, train_validation_split
 from ..io import save
+from ..models.presets import (ContractiveAutoencoder, DenoisingAutoencoder, KSparseAutoencoder,
+                              SparseAutoencoder)
+from ..nn.corruption import MaskingNoise
+from ..nn.optimizers import Adam
+from ..training.fit import fit
+from .common import run_dir, save_figure
 
 #: per-trainer defaults for --epochs / --batch-size / --lr when they are not given
 DEFAULTS = {
@@ -27,34 +36,33 @@ DEFAULTS = {
 
 
 def _data(args):
-    from ..data.datasets import load_digits, load_patches, train_validation_split
+    """(X_tr, X_va, image shape, description): patches for --dataset patches, else the digits."""
     if args.dataset == "patches":
-        X = load_patches(args.n_patches, seed=args.seed)
-        X_tr, X_va, _, _ = train_validation_split(X, fraction=0.1, seed=args.seed)
+        X = load_patches(args.n_patches, rng=args.seed)
+        X_tr, X_va, _, _ = train_validation_split(X, fraction=0.1, rng=args.seed)
         return X_tr, X_va, (8, 8), "natural-image patches (8x8, whitened grace_hopper.jpg)"
     X, y = load_digits()
-    X_tr, X_va, _, _ = train_validation_split(X, y, fraction=0.2, seed=args.seed)
+    X_tr, X_va, _, _ = train_validation_split(X, y, fraction=0.2, rng=args.seed)
     return X_tr, X_va, (8, 8), "digits (8x8)"
 
 
 def _fit(model, X_tr, X_va, args):
-    from .. import Adam, fit
+    """Adam(--lr), --epochs epochs of --batch-size, validated on X_va; returns the History."""
     opt = Adam(model.parameters(), lr=args.lr)
     return fit(model, X_tr, opt, epochs=args.epochs, batch_size=args.batch_size,
-               validation_data=(X_va,), seed=args.seed, progress=not args.quiet)
+               validation_data=(X_va,), rng=args.seed, progress=not args.quiet)
 
 
 def _against_vanilla(name, model, vanilla, X_tr, X_va, args, figure):
     """Train `model` and its unregularized twin `vanilla` alike, save `model` in a new run folder
     and draw figure(m, label) for each into <run>/<figure file>_<label>.png. Returns the run."""
-    from .cli import _run_dir, _save_figure
     _fit(model, X_tr, X_va, args)
     _fit(vanilla, X_tr, X_va, args)
-    run = _run_dir(args.out, name)
+    run = run_dir(args.out, name)
     save(model, os.path.join(run, "model.npz"))
     for label, m in ((name, model), ("vanilla", vanilla)):
         fig, stem = figure(m, label)
-        _save_figure(fig, os.path.join(run, f"{stem}_{label}.png"))
+        save_figure(fig, os.path.join(run, f"{stem}_{label}.png"))
     return run
 
 
@@ -62,18 +70,29 @@ def _mse(a, b):
     return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
 
 
+# ---- sparse ---------------------------------------------------------------------------------
+
+#: the UFLDL exercise's sparsity target, sparsity weight and weight decay
+SPARSE_RHO, SPARSE_BETA, SPARSE_LAMBDA = 0.01, 3.0, 1e-4
+
+
 def train_sparse(args):
     """KL-sparse autoencoder, UFLDL sparse-autoencoder exercise: 64 inputs, 25 sigmoid hidden
     units, rho = 0.01, beta = 3, lambda = 1e-4, ~10,000 patches."""
-    from .cli import _run_dir, _save_figure
-    from ..analysis.metrics import localization_score
-    from ..models.autoencoder import SparseAutoencoder
-    from ..analysis.plotting import plot_filters, plot_history
-
     X_tr, X_va, shape, what = _data(args)
-    rho, beta, lam = 0.01, 3.0, 1e-4
-    model = SparseAutoencoder([64, 25], penalty="kl", rho=rho, beta=beta, weight_decay=lam,
-                              rng=args.seed)
+    model = SparseAutoencoder([64, 25], rho=SPARSE_RHO, beta=SPARSE_BETA,
+                              weight_decay=SPARSE_LAMBDA, rng=args.seed)
+    history, fine_args = _fit_sparse(model, X_tr, X_va, args)
+    run = _write_sparse_run(model, history, shape, args)
+    print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
+    _print_sparse_report(model, X_va, shape, args, fine_args)
+    print(f"run folder: {run}")
+    return 0
+
+
+def _fit_sparse(model, X_tr, X_va, args):
+    """Train with the flags, then finish with large batches at a lower rate. Returns the History
+    of both phases (one record) and the second phase's settings."""
     history = _fit(model, X_tr, X_va, args)
     # UFLDL optimizes the full-batch objective (L-BFGS); the KL term depends on the batch mean
     # rho_hat, which small minibatches estimate noisily. Finish with large batches at a lower
@@ -85,23 +104,34 @@ def train_sparse(args):
     for k in history.records:
         history.records[k].extend(fine_history.records[k])
     history.epochs += fine_history.epochs
-    W = model.encoder.layers[0].W.value
-    score = localization_score(W, shape)
+    return history, fine_args
+
+
+def _write_sparse_run(model, history, shape, args):
+    """A run folder with the model, its filters and its loss curve."""
+    run = run_dir(args.out, "sparse")
+    save(model, os.path.join(run, "model.npz"))
+    save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
+                             title="KL-sparse autoencoder filters (W columns)"),
+                os.path.join(run, "filters.png"))
+    save_figure(plot_history(history, ["loss", "reconstruction", "kl_sparsity", "weight_decay",
+                                       "val_loss"], log=True, title="2 x UFLDL objective"),
+                os.path.join(run, "loss_curve.png"))
+    return run
+
+
+def _print_sparse_report(model, X_va, shape, args, fine_args):
+    """Print the settings, the held-out UFLDL objective, the filters' localization against
+    random filters and the mean hidden activation against rho."""
+    rho, beta, lam = SPARSE_RHO, SPARSE_BETA, SPARSE_LAMBDA
+    score = localization_score(model.encoder.layers[0].W.value, shape)
     rand = localization_score(np.random.default_rng(args.seed).standard_normal((64, 10000)), shape)
     act = model.encode(X_va).mean(axis=0)
     terms = model.evaluate(X_va)
-    run = _run_dir(args.out, "sparse")
-    save(model, os.path.join(run, "model.npz"))
-    _save_figure(plot_filters(W, shape, title="KL-sparse autoencoder filters (W columns)"),
-                 os.path.join(run, "filters.png"))
-    _save_figure(plot_history(history, ["loss", "reconstruction", "kl_sparsity", "weight_decay",
-                                        "val_loss"], log=True, title="2 x UFLDL objective"),
-                 os.path.join(run, "loss_curve.png"))
-    print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
     print(f"model: 64-25-64 sigmoid, rho={rho}, beta={beta}, weight decay lambda={lam} "
           f"(UFLDL J; the model minimizes 2J with MSE(sum), see SparseAutoencoder)")
     print(f"training: Adam, {args.epochs} epochs of batch {args.batch_size} at lr {args.lr:g}, "
-          f"then {fine} epochs of batch {fine_args.batch_size} at lr {fine_args.lr:g}")
+          f"then {fine_args.epochs} epochs of batch {fine_args.batch_size} at lr {fine_args.lr:g}")
     print(f"UFLDL objective J on held-out patches: {SparseAutoencoder.ufldl_objective(terms):.4f} "
           f"(reconstruction 1/2*||.||^2 {terms['reconstruction'] / 2:.4f}, "
           f"KL {terms['kl_sparsity'] / 2:.4f}, weight decay {terms['weight_decay'] / 2:.4f})")
@@ -113,21 +143,17 @@ def train_sparse(args):
     print(f"mean hidden activation on held-out patches: {act.mean():.4f} (rho = {rho}; "
           f"{rel:.0%} off, {'within' if rel <= 0.25 else 'NOT within'} 25%); "
           f"per unit {act.min():.4f}..{act.max():.4f}")
-    print(f"run folder: {run}")
-    return 0
 
+
+# ---- denoising and contractive: against a vanilla twin --------------------------------------
 
 def train_denoising(args):
     """Masking noise 0.3 on digits: denoising vs vanilla autoencoder, same size and budget."""
-    from ..nn.corruption import MaskingNoise
-    from ..models.autoencoder import DenoisingAutoencoder
-    from ..analysis.plotting import plot_reconstructions
-
     X_tr, X_va, shape, what = _data(args)
     p = 0.3
     sizes = [64, 48]
-    dae = DenoisingAutoencoder(sizes, noise="masking", level=p, noise_seed=args.seed + 1,
-                               rng=args.seed)
+    # the corruption draws from rng + 1, so weights and noise come from different streams
+    dae = DenoisingAutoencoder(sizes, noise="masking", level=p, rng=args.seed)
     vanilla = DenoisingAutoencoder(sizes, noise="masking", level=0.0, rng=args.seed)
     noise = MaskingNoise(p, rng=args.seed + 1000)  # a fixed corruption of the held-out set
     X_noisy = noise.forward(X_va, training=True)
@@ -155,10 +181,6 @@ def train_denoising(args):
 
 def train_contractive(args):
     """Contractive vs vanilla autoencoder on digits: mean ||J||_F on held-out inputs."""
-    from ..analysis.metrics import jacobian_frobenius_norm
-    from ..models.autoencoder import ContractiveAutoencoder
-    from ..analysis.plotting import plot_filters
-
     X_tr, X_va, shape, what = _data(args)
     sizes, lam = [64, 32], args.lam
     cae = ContractiveAutoencoder(sizes, lam=lam, rng=args.seed)
@@ -176,35 +198,48 @@ def train_contractive(args):
     print(f"{'model':12s} {'mean ||J||_F held-out':>22s} {'reconstruction MSE':>20s}")
     for name, j, mse in rows:
         print(f"{name:12s} {j:22.4f} {mse:20.5f}")
-    print(f"the contractive encoder's Jacobian is {'smaller' if rows[0][1] < rows[1][1] else 'NOT smaller'}"
+    smaller = rows[0][1] < rows[1][1]
+    print(f"the contractive encoder's Jacobian is {'smaller' if smaller else 'NOT smaller'}"
           f" ({rows[0][1]:.4f} vs {rows[1][1]:.4f}, ratio {rows[0][1] / rows[1][1]:.2f})")
     print(f"run folder: {run}")
     return 0
 
 
+# ---- k-sparse -------------------------------------------------------------------------------
+
+KSPARSE_CODE_SIZE = 100
+
+
 def train_ksparse(args):
     """k-sparse autoencoders (TopK code) for several k: exactly k nonzero units; error per k."""
-    from .cli import _run_dir, _save_figure
-    from ..models.autoencoder import SparseAutoencoder
-    from ..analysis.plotting import plot_filters
-
     X_tr, X_va, shape, what = _data(args)
-    n_code = 100
     ks = [int(k) for k in args.ks.split(",")]
-    run = _run_dir(args.out, "ksparse")
-    rows = []
-    for k in ks:
-        model = SparseAutoencoder([64, n_code], penalty="topk", k=k, rng=args.seed)
-        _fit(model, X_tr, X_va, args)
-        H = model.encode(X_va)
-        nnz = np.count_nonzero(H, axis=1)
-        used = int(np.count_nonzero((H != 0).any(axis=0)))
-        rows.append((k, nnz.min(), nnz.max(), used, _mse(model.reconstruct(X_va), X_va)))
-        _save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
-                                  title=f"k-sparse autoencoder filters, k={k}"),
-                     os.path.join(run, f"filters_k{k}.png"))
-        save(model, os.path.join(run, f"model_k{k}.npz"))
+    run = run_dir(args.out, "ksparse")
+    rows = [_train_ksparse_one(k, X_tr, X_va, shape, run, args) for k in ks]
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
+    _print_ksparse_table(rows, args)
+    print(f"run folder: {run}")
+    return 0
+
+
+def _train_ksparse_one(k, X_tr, X_va, shape, run, args):
+    """Train one k-sparse autoencoder, write its filters and model into run; returns its row
+    (k, fewest and most nonzero code units per held-out example, units ever active, MSE)."""
+    model = KSparseAutoencoder([64, KSPARSE_CODE_SIZE], k=k, rng=args.seed)
+    _fit(model, X_tr, X_va, args)
+    H = model.encode(X_va)
+    nnz = np.count_nonzero(H, axis=1)
+    used = int(np.count_nonzero((H != 0).any(axis=0)))
+    save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
+                             title=f"k-sparse autoencoder filters, k={k}"),
+                os.path.join(run, f"filters_k{k}.png"))
+    save(model, os.path.join(run, f"model_k{k}.npz"))
+    return k, nnz.min(), nnz.max(), used, _mse(model.reconstruct(X_va), X_va)
+
+
+def _print_ksparse_table(rows, args):
+    """Print one line per k and whether every held-out example has exactly k nonzero units."""
+    n_code = KSPARSE_CODE_SIZE
     print(f"model: 64-{n_code}-64 linear, TopK(k) code, tied weights, squared error, "
           f"{args.epochs} epochs per k")
     print(f"{'k':>4s} {'nonzero code units per example (min..max)':>44s} "
@@ -213,8 +248,6 @@ def train_ksparse(args):
         print(f"{k:4d} {f'{lo}..{hi}':>44s} {f'{used}/{n_code}':>18s} {mse:20.5f}")
     exact = all(lo == hi == k for k, lo, hi, _, _ in rows)
     print(f"exactly k nonzero code units in every held-out example: {'yes' if exact else 'NO'}")
-    print(f"run folder: {run}")
-    return 0
 
 
 TRAINERS = {"sparse": train_sparse, "denoising": train_denoising,
