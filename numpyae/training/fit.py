@@ -7,8 +7,6 @@ on it in inference mode, prefixed "val_".
 """
 from __future__ import annotations
 
-from tqdm.auto import tqdm
-
 from ..core.checks import check_positive_int, check_probability
 from ..core.random import as_generator
 from ..models.base import Model, NonFiniteError
@@ -167,6 +165,7 @@ def _progress(epochs, progress, done):
     """A tqdm bar over the epochs (None without progress), advanced past those already done."""
     if not progress:
         return None
+    from tqdm.auto import tqdm   # only when a bar is drawn: importing it warns in some notebooks
     bar = tqdm(total=epochs, desc="epochs", unit="epoch", leave=True)
     if done:
         bar.update(min(done, epochs))
