@@ -21,7 +21,7 @@ and decoder layers are stacked; a stage's corruption or penalties shape what it 
 pretraining and are not part of the stacked model.
 
 Before fine-tuning, the stacked encoder computes exactly the composition of the stage encoders
-(enc_k(... enc_1(x))), so the pretrained codes are preserved: tests/test_pretraining.py checks it.
+(enc_k(... enc_1(x))), so the pretrained codes are preserved: tests/training/test_pretraining.py checks it.
 """
 from __future__ import annotations
 

@@ -1,8 +1,12 @@
+"""Analysis metrics (numpyae.analysis.metrics): filter localization, the encoder Jacobian, and
+the distance of codes from a prior (mmd2, prior_distance)."""
 import numpy as np
 import pytest
 
 import numpyae
-from numpyae.analysis.metrics import encoder_jacobian, jacobian_frobenius_norm, localization_score
+from numpyae.analysis.metrics import (encoder_jacobian, jacobian_frobenius_norm,
+                                      localization_score, mmd2, prior_distance)
+from numpyae.nn.priors import StandardGaussian
 
 
 def test_localization_score_extremes():
@@ -64,3 +68,15 @@ def test_encoder_jacobian_refuses_other_layers():
     from numpyae.nn.layers import Dense, Sequential, TopK
     with pytest.raises(TypeError, match="Dense and TiedDense"):
         encoder_jacobian(Sequential([Dense(4, 3), TopK(1)]), np.zeros((2, 4)))
+
+
+def test_mmd_separates_distributions():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    same = mmd2(a, b)
+    shifted = mmd2(a, b + 1.0)
+    assert abs(same) < 0.02 and shifted > 10 * abs(same)
+    d = prior_distance(a, StandardGaussian(2), rng=1)
+    assert d["mean"] < 0.2 and d["cov"] < 0.3
+    with pytest.raises(ValueError, match="same number of columns"):
+        mmd2(a, np.zeros((5, 3)))

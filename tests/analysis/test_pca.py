@@ -1,3 +1,4 @@
+"""PCA and principal angles (numpyae.analysis.pca); a linear autoencoder spans the PCA subspace."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -112,7 +113,7 @@ def test_linear_autoencoder_spans_the_pca_subspace_on_digits():
     pca = PCA(k).fit(X)
     angles_before = pca_subspace_angles(model, pca)
     for lr, epochs in ((1e-2, 60), (1e-3, 40)):
-        fit(model, X, Adam(model.parameters(), lr=lr), epochs=epochs, batch_size=64, seed=0,
+        fit(model, X, Adam(model.parameters(), lr=lr), epochs=epochs, batch_size=64, rng=0,
             progress=False)
     angles = pca_subspace_angles(model, X)
     np.testing.assert_allclose(angles, pca_subspace_angles(model, pca), atol=1e-12)

@@ -1,3 +1,4 @@
+"""Plots (numpyae.analysis.plotting): layouts, manifolds, samples, interpolation."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -6,10 +7,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from numpyae import History, mlp_autoencoder  # noqa: E402
+from numpyae import History, mlp_autoencoder, mlp_vae  # noqa: E402
 from numpyae.analysis.plotting import (interpolate, plot_activation_histogram, plot_filters,  # noqa: E402
-                              plot_history, plot_images, plot_interpolation, plot_latent,
-                              plot_manifold, plot_reconstructions, plot_samples)
+                                       plot_history, plot_images, plot_interpolation, plot_latent,
+                                       plot_manifold, plot_reconstructions, plot_samples)
 
 
 def fake_decode(Z):
@@ -120,3 +121,22 @@ def test_interpolation_also_takes_decoded_images():
         plot_interpolation(fake_decode, np.zeros(2))
     with pytest.raises(ValueError, match="images must be"):
         plot_interpolation(np.zeros(3))
+
+
+def test_generative_plots():
+    from numpyae.analysis.plotting import plot_codes_over_prior, plot_image_rows, plot_latent_manifold
+    model = mlp_vae([64, 8, 2], rng=0)
+    ax = plot_latent_manifold(model.decode, n=4)
+    assert ax.images[0].get_array().shape == (4 * 9 + 1, 4 * 9 + 1)
+    ax = plot_latent_manifold(model.decode, n=3, extent=(-2, 2))
+    assert "-2.00" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="decode"):
+        plot_latent_manifold(lambda Z: np.zeros((1, 64)), n=3)
+    rows = np.random.default_rng(0).uniform(size=(3, 5, 64))
+    ax = plot_image_rows(rows, row_labels=["a", "b", "c"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="row_labels"):
+        plot_image_rows(rows, row_labels=[1])
+    assert plot_image_rows(rows[:1], title="strip").get_title() == "strip"
+    ax = plot_codes_over_prior(rows[0, :, :2], rows[1, :, :2], labels=np.arange(5))
+    assert len(ax.collections) == 2

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from numpyae.data import datasets as ds
-from numpyae.data.datasets import (ChecksumError, DatasetError, DatasetUnavailableError, load_dataset,
-                              load_digits, load_idx_dataset, load_mnist, read_idx,
-                              train_validation_split)
+from numpyae.data.datasets import (ChecksumError, DatasetError, DatasetUnavailableError,
+                                   load_dataset, load_digits, load_idx_dataset, load_mnist,
+                                   read_idx, train_validation_split)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -67,13 +67,41 @@ def test_digits_range_and_shapes():
 def test_split_is_seeded_and_disjoint():
     X = np.arange(40, dtype=np.float32).reshape(20, 2)
     y = np.arange(20)
-    a = train_validation_split(X, y, fraction=0.25, seed=3)
-    b = train_validation_split(X, y, fraction=0.25, seed=3)
+    a = train_validation_split(X, y, fraction=0.25, rng=3)
+    b = train_validation_split(X, y, fraction=0.25, rng=3)
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
     X_tr, X_va, y_tr, y_va = a
     assert len(X_va) == 5 and len(X_tr) == 15
     assert set(y_tr) | set(y_va) == set(range(20)) and not set(y_tr) & set(y_va)
+
+
+def test_bundled_digits():
+    X, y = load_digits()
+    assert X.shape == (1797, 64) and X.dtype == np.float32
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert y.shape == (1797,) and set(np.unique(y)) == set(range(10))
+    images, _ = load_digits(as_images=True)
+    assert images.shape == (1797, 8, 8)
+
+
+def test_split_keeps_rows_with_their_labels():
+    X = np.arange(20).reshape(10, 2)
+    y = np.arange(10)
+    a = train_validation_split(X, y, fraction=0.3, rng=1)
+    b = train_validation_split(X, y, fraction=0.3, rng=1)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    X_tr, X_va, y_tr, y_va = a
+    assert len(X_va) == 3 and len(X_tr) == 7
+    assert set(y_tr).isdisjoint(y_va) and set(y_tr) | set(y_va) == set(range(10))
+    assert np.array_equal(X_tr[:, 0] // 2, y_tr)
+
+
+@pytest.mark.parametrize("kwargs, text", [({"fraction": 0}, "fraction"), ({"fraction": 1.0}, "fraction"),
+                                          ({"y": np.arange(3)}, "y must have one entry")])
+def test_split_errors(kwargs, text):
+    with pytest.raises(ValueError, match=text):
+        train_validation_split(np.zeros((10, 2)), **kwargs)
 
 
 # ---- IDX parsing -----------------------------------------------------------------------------
@@ -330,6 +358,6 @@ def test_cli_generative_trainers_take_the_dataset(tmp_path, capsys):
     from numpyae.apps import cli
     make_split(tmp_path / "mnist", rows=28, cols=28, n=30)
     cli.main(["train", "--model", "aae", "--dataset", "mnist", "--data-dir", str(tmp_path / "mnist"),
-              "--epochs", "1", "--quiet", "--out", str(tmp_path), "--latent", "2"])
+              "--epochs", "1", "--quiet", "--out", str(tmp_path), "--code-dim", "2"])
     out = capsys.readouterr().out
     assert "AAE: encoder 784-128-128-2" in out and "24 train / 6 test" in out

@@ -1,3 +1,4 @@
+"""Preprocessing (numpyae.data.preprocessing) and the natural-image patches built with it."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -85,18 +86,18 @@ def test_load_photograph_is_grayscale_unit_range():
 
 
 def test_load_patches_shape_range_determinism():
-    P = load_patches(300, 8, seed=1)
+    P = load_patches(300, 8, rng=1)
     assert P.shape == (300, 64) and P.dtype == np.float32
     assert P.min() >= 0.1 - 1e-6 and P.max() <= 0.9 + 1e-6
-    np.testing.assert_array_equal(P, load_patches(300, 8, seed=1))
-    assert not np.array_equal(P, load_patches(300, 8, seed=2))
-    Q = load_patches(50, 6, whiten=False, normalize=False, downsample=2, seed=0)
+    np.testing.assert_array_equal(P, load_patches(300, 8, rng=1))
+    assert not np.array_equal(P, load_patches(300, 8, rng=2))
+    Q = load_patches(50, 6, whiten=False, normalize=False, downsample=2, rng=0)
     assert Q.shape == (50, 36) and 0 <= Q.min() and Q.max() <= 1
 
 
 def test_load_patches_cuts_real_image_windows():
     img = load_photograph()
-    P = load_patches(20, 5, whiten=False, normalize=False, seed=3).astype(np.float64)
+    P = load_patches(20, 5, whiten=False, normalize=False, rng=3).astype(np.float64)
     # every raw patch occurs in the photograph at some position
     H, W = img.shape
     for p in P[:5].reshape(-1, 5, 5):

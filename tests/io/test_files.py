@@ -109,7 +109,9 @@ def _crafted(tmp_path, change):
     (lambda a: a.pop("param:encoder.0.W"), r"missing \['encoder.0.W'\]"),
     (lambda a: a.update({"param:encoder.9.W": np.zeros(2, np.float32)}), r"unexpected \['encoder.9.W'\]"),
     (lambda a: a.update({"__format__": np.array(99)}), r"unsupported format version .*99"),
-    (lambda a: a.update({"__format__": np.array("1")}), r"unsupported format version"),
+    (lambda a: a.update({"__format__": np.array("1")}),
+     r"__format__ must be a 0-d integer array, got dtype <U1"),
+    (lambda a: a.update({"__format__": np.array([2])}), r"__format__ must be a 0-d integer array"),
     (lambda a: a.update({"__architecture__": np.array(["x", "y"])}), r"must be a 0-d string array"),
     (lambda a: a.update({"__architecture__": np.array("{nope")}), r"not valid JSON"),
     (lambda a: a.update({"__architecture__": np.array('{"class": "Evil", "config": {}}')}),
@@ -130,6 +132,20 @@ def _crafted(tmp_path, change):
 def test_malformed_files_name_the_problem(tmp_path, change, message):
     with pytest.raises(ModelFileError, match=message):
         numpyae.load(_crafted(tmp_path, change))
+
+
+def test_format_version_1_is_refused_by_name(tmp_path):
+    """Files written before the restructuring (format version 1: seed=, noise_seed=, latent_dim=)
+    are refused with a message naming the version, not rebuilt with misread arguments."""
+    _, path = model_file(tmp_path)
+    arrays = arrays_of(path)
+    arrays["__format__"] = np.array(1)
+    old = tmp_path / "v1.npz"
+    np.savez(old, **arrays)
+    with pytest.raises(ModelFileError, match="format version 1") as info:
+        numpyae.load(old)
+    assert str(old) in str(info.value)
+    assert nio.FORMAT_VERSION == 2 and int(arrays_of(path)["__format__"]) == 2
 
 
 def test_bad_config_values_are_model_file_errors(tmp_path):
@@ -225,7 +241,7 @@ def test_interrupted_checkpoint_keeps_previous_checkpoint(tmp_path, monkeypatch)
     X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
     model = mlp_autoencoder([6, 4, 3], rng=0)
     ck = tmp_path / "c.npz"
-    fit(model, X, Adam(model.parameters()), epochs=2, checkpoint=ck, progress=False, seed=0)
+    fit(model, X, Adam(model.parameters()), epochs=2, checkpoint=ck, progress=False, rng=0)
 
     def fails(*a, **k):
         raise OSError("disk full")

@@ -1,3 +1,4 @@
+"""Classifier (numpyae.models.classifier): gradients, heads on (frozen) encoders, training."""
 import numpy as np
 import pytest
 
@@ -91,7 +92,7 @@ def test_trains_on_digits_and_round_trips(tmp_path):
     clf = mlp_classifier([64, 32], 10, activation="relu", code_activation="relu", rng=0)
     before = clf.evaluate(X, y)
     history = fit(clf, X, Adam(clf.parameters(), lr=1e-2), y=y, epochs=15, batch_size=32,
-                  seed=0, progress=False, validation_split=0.25)
+                  rng=0, progress=False, validation_split=0.25)
     assert "val_accuracy" in history and "accuracy" in history
     after = clf.evaluate(X, y)
     assert after["loss"] < before["loss"] / 3

@@ -1,3 +1,4 @@
+"""Activations (numpyae.nn.activations): f(a), f', f'' and the fused chain-rule step."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,14 +24,14 @@ def derivative_error(fn, a, analytic):
 @given(name=st.sampled_from(SMOOTH), a=arrays((3, 4), -6, 6))
 def test_first_derivative_of_smooth_activations(name, a):
     act = get_activation(name)
-    assert derivative_error(act.forward, a, act.derivative(a, act.forward(a))) <= 1e-7
+    assert derivative_error(act, a, act.derivative(a, act(a))) <= 1e-7
 
 
 @settings(max_examples=60)
 @given(name=st.sampled_from(PIECEWISE), a=away_from_zero((3, 4), margin=10 * H))
 def test_first_derivative_of_piecewise_activations_away_from_the_kink(name, a):
     act = get_activation(name)
-    assert derivative_error(act.forward, a, act.derivative(a, act.forward(a))) <= 1e-7
+    assert derivative_error(act, a, act.derivative(a, act(a))) <= 1e-7
 
 
 @settings(max_examples=60)
@@ -39,8 +40,8 @@ def test_second_derivative_matches_finite_differences_of_first(name, a):
     # Away from 0 by construction: the kink of the piecewise ones, and the zero crossing of f''
     # for tanh and sigmoid, where a *relative* error would compare finite-difference noise with 0.
     act = get_activation(name)
-    analytic = act.second_derivative(a, act.forward(a))
-    assert derivative_error(lambda v: act.derivative(v, act.forward(v)), a, analytic) <= 1e-7
+    analytic = act.second_derivative(a, act(a))
+    assert derivative_error(lambda v: act.derivative(v, act(v)), a, analytic) <= 1e-7
 
 
 @pytest.mark.parametrize("name", sorted(set(ACTIVATIONS) - {"linear"}))
@@ -48,7 +49,7 @@ def test_second_derivative_matches_finite_differences_of_first(name, a):
 def test_dtype_and_shape_preserved(name, dtype):
     act = get_activation(name)
     a = np.linspace(-3, 3, 12, dtype=dtype).reshape(3, 4)
-    y = act.forward(a)
+    y = act(a)
     for out in (y, act.derivative(a, y), act.second_derivative(a, y)):
         assert out.dtype == dtype and out.shape == a.shape
 
@@ -65,20 +66,20 @@ def test_sigmoid_is_stable_for_huge_inputs_of_both_signs():
 def test_softplus_is_stable_and_exact():
     a = np.array([-1e4, -30.0, 0.0, 30.0, 1e4])
     with np.errstate(over="raise"):
-        y = get_activation("softplus").forward(a)
+        y = get_activation("softplus")(a)
     np.testing.assert_allclose(y, [0.0, np.log1p(np.exp(-30.0)), np.log(2), 30 + np.log1p(np.exp(-30.0)), 1e4])
 
 
 def test_elu_does_not_overflow_on_large_positive_inputs():
     with np.errstate(over="raise"):
-        y = get_activation("elu").forward(np.array([1e4, -1e4]))
+        y = get_activation("elu")(np.array([1e4, -1e4]))
     np.testing.assert_allclose(y, [1e4, -1.0])
 
 
 def test_known_values():
     a = np.array([-2.0, 0.5])
-    np.testing.assert_allclose(get_activation("relu").forward(a), [0, 0.5])
-    np.testing.assert_allclose(get_activation({"name": "leaky_relu", "alpha": 0.1}).forward(a), [-0.2, 0.5])
+    np.testing.assert_allclose(get_activation("relu")(a), [0, 0.5])
+    np.testing.assert_allclose(get_activation({"name": "leaky_relu", "alpha": 0.1})(a), [-0.2, 0.5])
     np.testing.assert_allclose(get_activation("tanh").derivative(a, np.tanh(a)), 1 - np.tanh(a) ** 2)
 
 
@@ -98,3 +99,21 @@ def test_activation_of_wrong_type():
 def test_bad_activation_parameters(spec):
     with pytest.raises(ValueError, match="alpha"):
         get_activation(spec)
+
+
+@pytest.mark.parametrize("name", sorted(set(ACTIVATIONS) - {"linear"}))
+@pytest.mark.parametrize("use_out", [False, True])
+def test_chain_is_dy_times_the_derivative_and_leaves_its_inputs_alone(name, use_out):
+    act = get_activation(name)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 4))
+    y = act(a)
+    dy = rng.normal(size=(3, 4))
+    copies = [a.copy(), y.copy(), dy.copy()]
+    out = np.empty_like(a) if use_out else None
+    da = act.chain(a, y, dy, out=out)
+    np.testing.assert_allclose(da, dy * act.derivative(a, y), rtol=1e-12, atol=1e-15)
+    for before, after in zip(copies, (a, y, dy)):
+        np.testing.assert_array_equal(before, after)
+    if use_out and name != "identity":   # identity returns dy itself (module doc)
+        assert da is out

@@ -1,3 +1,4 @@
+"""Input corruption (numpyae.nn.corruption): masks and noise kept for backward, seeds, save/load."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -19,6 +20,7 @@ def test_identity_at_inference(layer):
     assert out is x
     dy = np.ones_like(x)
     assert np.array_equal(layer.backward(dy), dy)
+    assert layer.backward(dy, input_grad=False) is None   # no parameters: nothing to do
 
 
 @pytest.mark.parametrize("layer", [GaussianNoise(0.3, rng=1), MaskingNoise(0.4, rng=1),
@@ -105,3 +107,4 @@ def test_corruption_round_trips_through_save_load(tmp_path):
         back = numpyae.load(tmp_path / "m.npz")
         assert type(back.corruption) is type(c)
         assert repr(back.corruption) == repr(c)
+        assert back.corruption.rng_seed == c.rng_seed   # the int seed (or None) is saved

@@ -1,12 +1,14 @@
+"""Layers (numpyae.nn.layers): Dense, TiedDense, Sequential, TopK; their gradients, the
+backward protocol (input_grad, da), shapes and argument checks."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from numpyae import Dense, Sequential, TiedDense, check_layer
-from numpyae.nn.layers import input_dim, output_dim
+from numpyae import Dense, MaskingNoise, Sequential, TiedDense, TopK, check_gradient, check_layer
+from numpyae.nn.layers import Layer, backward_through, flatten, input_dim, output_dim
 
-from helpers import arrays, away_from_zero
+from helpers import arrays
 
 SMOOTH = ["identity", "sigmoid", "tanh", "softplus"]
 
@@ -17,7 +19,7 @@ SMOOTH = ["identity", "sigmoid", "tanh", "softplus"]
 def test_dense_gradients(data, n_in, n_out, batch, act, seed):
     x = data.draw(arrays((batch, n_in), -2, 2))
     layer = Dense(n_in, n_out, act, rng=seed)
-    report = check_layer(layer, x, seed=seed)
+    report = check_layer(layer, x, rng=seed)
     assert report.max_error <= 1e-7, str(report)
 
 
@@ -31,7 +33,7 @@ def test_dense_relu_gradients_away_from_the_kink(data, batch, seed, act):
     layer = Dense(3, 4, act, rng=seed, dtype=np.float64)
     x = data.draw(arrays((batch, 3), -2, 2))
     assume(np.all(np.abs(x @ layer.W.value + layer.b.value) > 0.05))
-    report = check_layer(layer, x, seed=seed)
+    report = check_layer(layer, x, rng=seed)
     assert report.max_error <= 1e-7, str(report)
 
 
@@ -70,7 +72,7 @@ def test_sequential_and_tied_gradients(seed, batch):
     enc = Dense(5, 3, "tanh", rng=rng)
     net = Sequential([enc, TiedDense(enc, "softplus")])
     x = rng.normal(size=(batch, 5))
-    report = check_layer(net, x, seed=seed)
+    report = check_layer(net, x, rng=seed)
     assert [r.name for r in report.rows] == ["0.W", "0.b", "1.b", "input"]
     assert report.max_error <= 1e-7, str(report)
 
@@ -127,26 +129,123 @@ def test_input_and_output_dims_of_nested_stacks():
     assert input_dim(net) == 6 and output_dim(net) == 2
 
 
-@pytest.mark.parametrize("init, expected_std", [("he_normal", np.sqrt(2 / 400)),
-                                                 ("lecun_normal", np.sqrt(1 / 400)),
-                                                 ("glorot_normal", np.sqrt(2 / 600)),
-                                                 ("glorot_uniform", np.sqrt(6 / 600) / np.sqrt(3)),
-                                                 ("he_uniform", np.sqrt(6 / 400) / np.sqrt(3))])
-def test_initializer_scales(init, expected_std):
-    W = Dense(400, 200, init=init, rng=0).W.value
-    assert W.dtype == np.float32
-    assert abs(W.std() / expected_std - 1) < 0.02
-    assert abs(W.mean()) < 0.01 * expected_std * 10
+# ---- backward(dy, input_grad=False): a stack whose input is data ------------------------------
+
+def _grads(net):
+    return [p.grad.copy() for p in net.parameters()]
 
 
-def test_initializers_are_reproducible_from_the_seed():
-    a = Dense(5, 4, rng=7).W.value
-    b = Dense(5, 4, rng=7).W.value
-    c = Dense(5, 4, rng=8).W.value
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
+@pytest.mark.parametrize("tied", [False, True])
+def test_sequential_backward_without_input_grad_fills_the_same_gradients(tied):
+    rng = np.random.default_rng(0)
+    enc = Dense(5, 4, "tanh", rng=0, dtype=np.float64)
+    mid = Dense(4, 3, "sigmoid", rng=1, dtype=np.float64)
+    top = TiedDense(mid, "softplus") if tied else Dense(3, 4, "softplus", rng=2, dtype=np.float64)
+    net = Sequential([enc, mid, top])
+    x, dy = rng.normal(size=(6, 5)), rng.normal(size=(6, 4))
+    results = {}
+    for input_grad in (True, False):
+        for p in net.parameters():
+            p.zero_grad()
+        net.forward(x)
+        results[input_grad] = (net.backward(dy.copy(), input_grad=input_grad), _grads(net))
+    dx, with_dx = results[True]
+    none, without_dx = results[False]
+    assert dx.shape == x.shape and none is None
+    assert len(with_dx) == len(without_dx) == (5 if tied else 6)
+    for a, b in zip(with_dx, without_dx):
+        assert np.array_equal(a, b)        # bit-identical: the same arithmetic, minus dx
+    # a single layer, too
+    for layer in (Dense(3, 2, "tanh", rng=0), TopK(2), MaskingNoise(0.3, rng=0)):
+        layer.forward(rng.normal(size=(4, 3)).astype(np.float32))
+        out = layer.backward(np.ones((4, 2 if isinstance(layer, Dense) else 3), np.float32),
+                             input_grad=False)
+        assert out is None
 
 
-def test_default_init_follows_the_activation():
-    assert Dense(3, 3, "relu").init == "he_normal"
-    assert Dense(3, 3, "tanh").init == "glorot_uniform"
-    assert np.all(Dense(3, 3, init="zeros").W.value == 0)
+class _Spy(Layer):
+    """A parameter-free layer that records whether its backward was called."""
+
+    def __init__(self):
+        self.calls = []
+
+    def forward(self, x, *, training=True):
+        return x
+
+    def backward(self, dy, *, input_grad=True):
+        self.calls.append(input_grad)
+        return dy if input_grad else None
+
+
+def test_backward_through_stops_at_the_lowest_layer_with_parameters():
+    rng = np.random.default_rng(0)
+    below, between = _Spy(), _Spy()
+    layers = [below, Dense(4, 3, "tanh", rng=0, dtype=np.float64), between,
+              Dense(3, 2, rng=1, dtype=np.float64)]
+    x = rng.normal(size=(5, 4))
+    for layer in layers:
+        x = layer.forward(x)
+    assert backward_through(layers, rng.normal(size=(5, 2)), input_grad=False) is None
+    assert below.calls == []            # below the first Dense: the input is data, never visited
+    assert between.calls == [True]      # between two Dense layers the gradient must flow
+    assert backward_through([_Spy()], np.ones((2, 2)), input_grad=False) is None  # no parameters
+    dx = backward_through(layers, np.ones((5, 2)))
+    assert dx.shape == (5, 4) and below.calls == [True]
+
+
+def test_flatten_gives_the_leaf_layers_in_forward_order():
+    a, b, c = Dense(6, 4), Dense(4, 3), Dense(3, 2)
+    assert flatten(Sequential([Sequential([a, b]), c])) == [a, b, c]
+    assert flatten(a) == [a]
+
+
+# ---- Dense.backward(dy, da=...): an extra gradient on the pre-activation -----------------------
+
+@pytest.mark.parametrize("act", ["identity", "tanh", "sigmoid"])
+def test_dense_backward_adds_da_after_the_activation_chain_rule(act):
+    """backward(dy, da=g) owes the gradient of <y, dy> + <a, g>: g joins dL/da = dy f'(a) + g."""
+    rng = np.random.default_rng(3)
+    layer = Dense(4, 3, act, rng=0, dtype=np.float64)
+    x, dy, g = rng.normal(size=(5, 4)), rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    layer.forward(x)
+    dx = layer.backward(dy, da=g)
+
+    def objective():
+        y = layer.forward(x)
+        return float(np.vdot(y, dy) + np.vdot(layer.a, g))
+
+    assert check_gradient(objective, layer.W.value, layer.W.grad.copy(), name="W").max_error <= 1e-7
+    assert check_gradient(objective, layer.b.value, layer.b.grad.copy(), name="b").max_error <= 1e-7
+    assert check_gradient(objective, x, dx, name="x").max_error <= 1e-7
+    # the old backward_preactivation(g): a gradient that enters at a alone
+    only = Dense(4, 3, act, rng=0, dtype=np.float64)
+    only.forward(x)
+    dx_only = only.backward(np.zeros_like(only.y), da=g)
+    np.testing.assert_allclose(only.W.grad, x.T @ g, rtol=1e-12)
+    np.testing.assert_allclose(only.b.grad, g.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(dx_only, g @ only.W.value.T, rtol=1e-12)
+    only.forward(x)
+    assert only.backward(np.zeros_like(only.y), input_grad=False, da=g) is None
+
+
+# ---- TopK: the k-sparse code layer ------------------------------------------------------------
+
+def test_topk_layer_gradcheck_away_from_ties():
+    x = np.array([[0.9, -0.2, 0.5, 0.1, -0.7], [0.0, 0.8, -0.4, 0.6, 0.3]])
+    report = check_layer(TopK(2), x)
+    assert report.max_error <= 1e-7, str(report)
+
+
+def test_topk_keeps_exactly_k_largest():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 12)).astype(np.float32)
+    layer = TopK(4)
+    y = layer.forward(x)
+    assert y.dtype == np.float32
+    assert np.all(np.count_nonzero(y, axis=1) == 4)
+    kth = np.sort(x, axis=1)[:, -4]
+    assert np.all((y != 0) == (x >= kth[:, None]))
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    assert np.array_equal(layer.backward(dy), np.where(y != 0, dy, 0))
+    with pytest.raises(ValueError, match="k must be <="):
+        TopK(13).forward(x)

@@ -1,3 +1,4 @@
+"""Optimizers (numpyae.nn.optimizers): SGD, Adam, AdamW by hand, state, block-wise updates."""
 import numpy as np
 import pytest
 from hypothesis import given, settings

@@ -1,4 +1,4 @@
-"""Parameter: gradients accumulate, zero_grad really zeroes (numpyae/parameter.py)."""
+"""Parameter: gradients accumulate, zero_grad really zeroes (numpyae/nn/parameter.py)."""
 import copy
 
 import numpy as np
@@ -43,7 +43,7 @@ def test_tied_weights_collect_both_paths_after_zero_grad():
     h = enc.forward(x)
     dec.forward(h)
     dh = dec.backward(dy)
-    enc.backward_parameters(dh)
+    assert enc.backward(dh, input_grad=False) is None   # parameters only: x is data
     da = dh * (1 - enc.y ** 2)
     expected = dy.T @ h + x.T @ da                   # decoder path + encoder path
     np.testing.assert_allclose(enc.W.grad, expected, rtol=1e-5, atol=1e-6)

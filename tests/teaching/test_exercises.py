@@ -1,3 +1,4 @@
+"""The derivation exercises (numpyae.teaching.exercises): references, checker, mistakes."""
 import numpy as np
 import pytest
 

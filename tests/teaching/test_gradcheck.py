@@ -1,3 +1,4 @@
+"""The gradient checker (numpyae.teaching.gradcheck): stencils, reports, buggy layers caught."""
 import numpy as np
 import pytest
 
@@ -58,17 +59,19 @@ def test_check_gradient_accepts_right_and_rejects_wrong():
 
 
 class ForgetsActivation(Dense):
-    """A classic bug: backward ignores f'(a)."""
+    """A classic bug: backward ignores f'(a) (dy is treated as the gradient w.r.t. a)."""
 
-    def backward(self, dy):
-        return self.backward_preactivation(dy)
+    def backward(self, dy, *, input_grad=True, da=None):
+        return super().backward(np.zeros_like(self.y), input_grad=input_grad, da=dy)
 
 
 class TransposedInputGradient(Dense):
-    def backward(self, dy):
+    def backward(self, dy, *, input_grad=True, da=None):
         da = dy * self.activation.derivative(self.a, self.y)
         self.W.grad += self.x.T @ da
         self.b.grad += da.sum(0)
+        if not input_grad:
+            return None
         return (self.W.value @ da.T).T[:, ::-1]  # wrong: columns reversed
 
 
@@ -92,8 +95,8 @@ class NoisyScale(Layer):
         self.eps = self.rng.standard_normal(x.shape)
         return x * (1 + 0.5 * self.eps)
 
-    def backward(self, dy):
-        return dy * (1 + 0.5 * self.eps)
+    def backward(self, dy, *, input_grad=True):
+        return dy * (1 + 0.5 * self.eps) if input_grad else None
 
 
 def test_randomness_is_held_fixed_during_checks():

@@ -1,10 +1,11 @@
+"""The backprop tracer (numpyae.teaching.trace): steps, local checks, rendering, the CLI."""
 import numpy as np
 import pytest
 
 from numpyae import Dense, Sequential, mlp_autoencoder
 from numpyae.teaching.cases import GRADCHECK_CASES
 from numpyae.apps.cli import main
-from numpyae.nn.layers import Layer
+from numpyae.nn.layers import Layer, backward_through
 from numpyae.teaching.trace import build_traceable, discover, formulas, trace_backprop
 
 
@@ -51,11 +52,13 @@ def test_steps_follow_the_chain_rule_order_with_shapes():
     assert enc0.forward_step is first
     assert set(enc0.grads) == {"encoder.0.W", "encoder.0.b"}
     assert enc0.grads["encoder.0.W"].shape == (6, 4)
-    # the first layer's input is data: Sequential asks it for parameter gradients only, no dx
-    assert enc0.method == "backward_parameters" and "no dx" in enc0.header()
+    # the first layer's input is data: it is asked for parameter gradients only, no dx
+    assert enc0.input_grad is False and "no dx" in enc0.header()
+    assert "(parameters only: its input is data, no dx)" in enc0.title
     assert all(v is None for _, v in enc0.outputs)
     enc1 = t.find("encoder.1")
-    assert enc1.method == "backward" and enc1.outputs[0][1].shape == (5, 4)      # dx
+    assert enc1.input_grad is True and "parameters only" not in enc1.title
+    assert enc1.outputs[0][1].shape == (5, 4)      # dx
     loss_fwd = t.find("loss", "forward")
     assert loss_fwd.outputs == [("L", pytest.approx(t.terms["loss"]))]
 
@@ -85,8 +88,8 @@ def test_tied_weights_show_both_contributions():
 class WrongDense(Dense):
     """Dense whose backward forgets f'(a): the bug the per-step check must point at."""
 
-    def backward(self, dy):
-        return self.backward_preactivation(dy)
+    def backward(self, dy, *, input_grad=True, da=None):
+        return super().backward(np.zeros_like(self.y), input_grad=input_grad, da=dy)
 
 
 def test_a_wrong_backward_is_flagged_at_its_own_step():
@@ -115,8 +118,8 @@ class GaussianNoise(Layer):
         self.eps = self.rng.standard_normal(x.shape)
         return x + self.sigma * self.eps
 
-    def backward(self, dy):
-        return dy
+    def backward(self, dy, *, input_grad=True):
+        return dy if input_grad else None
 
 
 class MultiplicativeNoise(Layer):
@@ -132,8 +135,8 @@ class MultiplicativeNoise(Layer):
         self.eps = self.rng.standard_normal(x.shape)
         return x * (1 + self.sigma * self.eps)
 
-    def backward(self, dy):
-        return dy * (1 + self.sigma * self.eps)
+    def backward(self, dy, *, input_grad=True):
+        return dy * (1 + self.sigma * self.eps) if input_grad else None
 
 
 def test_a_noise_layer_inside_the_network_is_replayed_with_its_own_noise():
@@ -188,7 +191,7 @@ def test_float32_trace_without_copy_reports_unchecked():
 def test_rendering_and_stepping():
     t = trace_backprop(_tiny(), _inputs())
     text = str(t)
-    assert "dW += x^T da" in text and "max rel err" in text and "loss terms" in text
+    assert "dW += x^T g" in text and "max rel err" in text and "loss terms" in text
     page = t._repr_html_()
     assert page.count("<tr>") == len(t) + 1 and "encoder.0" in page
     assert "<table" in t[3]._repr_html_()
@@ -207,12 +210,13 @@ def test_formula_attribute_overrides_the_docstring():
         def forward(self, x, *, training=True):
             return 2 * x
 
-        def backward(self, dy):
-            return 2 * dy
+        def backward(self, dy, *, input_grad=True):
+            return 2 * dy if input_grad else None
 
     assert formulas(Scale()) == ("y = 2 x", "dx = 2 dy")
     fwd, bwd = formulas(Dense(2, 2))
-    assert "y = f(x W + b)" in fwd and "dW += x^T da" in bwd and "dW" not in fwd
+    assert "y = f(x W + b)" in fwd and "dW += x^T g" in bwd and "dW" not in fwd
+    assert "g  = dy * f'(a) + da" in bwd
 
 
 def test_bad_arguments():
@@ -236,8 +240,9 @@ def test_cli_prints_a_trace(capsys):
 
 class CodePenaltyAutoencoder(__import__("numpyae").Autoencoder):
     """Adds lam * mean_b ||a_b||^2 on the code layer's pre-activation; its gradient joins the chain
-    rule through the code layer's backward_preactivation, as the library's penalties do."""
+    rule as the code layer's backward(dy, da=...) keyword input, as the library's penalties do."""
     lam = 0.3
+    drop_da = False     # a buggy code layer that ignores da: the step's own check must notice
 
     def forward_loss(self, x, y=None, *, training=True):
         terms = super().forward_loss(x, y, training=training)
@@ -246,32 +251,69 @@ class CodePenaltyAutoencoder(__import__("numpyae").Autoencoder):
         terms["loss"] += terms["penalty"]
         return terms
 
-    def loss_and_grad(self, x, y=None):
-        self.zero_grad()
-        terms = self.forward_loss(x, y)
+    def backward(self):
         dh = self.decoder.backward(self.loss.backward())
         code = self.encoder[-1]
-        da = dh * code.activation.derivative(code.a, code.y) + 2 * self.lam * code.a / len(code.a)
-        dx = code.backward_preactivation(da)
-        for layer in reversed(self.encoder.layers[:-1]):
-            dx = layer.backward(dx)
-        return terms
+        dx = code.backward(dh, da=2 * self.lam * code.a / len(code.a))
+        backward_through(self.encoder.layers[:-1], dx, input_grad=False)
 
 
-def test_a_gradient_entering_through_backward_preactivation_is_its_own_checked_step():
+class ForgetsDa(Dense):
+    """A code layer whose backward ignores the penalty's da."""
+
+    def backward(self, dy, *, input_grad=True, da=None):
+        return super().backward(dy, input_grad=input_grad)
+
+
+def _code_penalty_model(code_cls=Dense):
     rng = np.random.default_rng(0)
     enc = Sequential([Dense(6, 4, "tanh", rng=rng, dtype=np.float64),
-                      Dense(4, 3, "sigmoid", rng=rng, dtype=np.float64)])
+                      code_cls(4, 3, "sigmoid", rng=rng, dtype=np.float64)])
     dec = Sequential([Dense(3, 6, rng=rng, dtype=np.float64)])
-    model = CodePenaltyAutoencoder(enc, dec, "bce")
-    t = trace_backprop(model, _inputs(), check=True)
+    return CodePenaltyAutoencoder(enc, dec, "bce")
+
+
+def test_a_gradient_on_the_pre_activation_enters_the_code_layers_backward_step_as_da():
+    """There is no separate backward_preactivation step: the penalty's da is the keyword input
+    "da" of the code layer's one backward step, whose local check covers <y, dy> + <a, da>."""
+    t = trace_backprop(_code_penalty_model(), _inputs(), check=True)
     step = t.find("encoder.1")
-    assert step.method == "backward_preactivation" and "backward_preactivation" in step.header()
+    assert [s.name for s in t.backward_steps].count("encoder.1") == 1
+    inputs = dict(step.inputs)
+    assert set(inputs) == {"dy", "da"} and inputs["da"].shape == (5, 3)
+    assert step.input_grad is True
     assert set(step.grads) == {"encoder.1.W", "encoder.1.b"}
+    # da really contributes to what the step added (so the check below is not vacuous) ...
+    fwd = step.forward_step.cached
+    without_da = fwd["x"].T @ (inputs["dy"] * fwd["y"] * (1 - fwd["y"]))
+    np.testing.assert_allclose(step.grads["encoder.1.W"] - without_da, fwd["x"].T @ inputs["da"],
+                               rtol=1e-10, atol=1e-14)
+    assert np.abs(fwd["x"].T @ inputs["da"]).max() > 1e-3
+    # ... and the step's local gradient check, which includes <a, da>, agrees
+    assert step.max_error() <= 1e-7
+    assert {c.name for c in step.gradient_check()} >= {"W", "b", "x"}
     assert t.unattributed == {}
     assert t.check() <= 1e-7
-    # Dense.backward's own call to backward_preactivation is not a separate step
-    assert [s.method for s in t.backward_steps if s.name == "encoder.0"] == ["backward"]
+    # the layer below gets the gradient through x (its input is data: parameters only)
+    assert t.find("encoder.0").input_grad is False
+
+
+def test_a_code_layer_that_drops_da_is_flagged_at_its_own_step():
+    t = trace_backprop(_code_penalty_model(ForgetsDa), _inputs(), check=True)
+    errors = {s.name: s.max_error() for s in t.backward_steps}
+    assert errors["encoder.1"] > 1e-3          # <a, da> is in the step's objective, not its grads
+    assert all(e <= 1e-7 for name, e in errors.items() if name != "encoder.1")
+
+
+def test_library_penalties_reach_the_code_layer_as_da():
+    from numpyae import ContractiveAutoencoder
+    model = ContractiveAutoencoder([6, 5, 4], lam=0.5, activation="tanh", tied=False, rng=0,
+                                   dtype=np.float64)
+    t = trace_backprop(model, _inputs(), check=True)
+    code = t.find("encoder.1")
+    assert "da" in dict(code.inputs)
+    assert code.max_error() <= 1e-7 and t.check() <= 1e-7
+    assert "da" not in dict(t.find("encoder.0").inputs)
 
 
 class LearnedScale(Layer):

@@ -66,7 +66,7 @@ def assert_bit_identical(a, b):
         assert np.array_equal(u, v) and u.tobytes() == v.tobytes()
 
 
-KW = dict(epochs=7, batch_size=16, seed=5, progress=False)
+KW = dict(epochs=7, batch_size=16, rng=5, progress=False)
 
 
 @pytest.mark.parametrize("kind,noisy", [("adam", False), ("sgd", True), ("adam", True)])
@@ -118,7 +118,7 @@ def test_same_seed_same_run():
     assert_bit_identical(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
     model, opt = build("sgd", noisy=True)
-    fit(model, X, opt, **dict(KW, seed=6))
+    fit(model, X, opt, **dict(KW, rng=6))
     assert not all(np.array_equal(a, b) for a, b in zip(params(model), runs[0][0]))
 
 
@@ -204,12 +204,12 @@ def test_resume_needs_epochs_to_count_the_done_ones(tmp_path):
 # ---- the other models: VAE (eps Generator, KL warm-up counter), AAE (three optimizers) ----------
 
 def _vae():
-    model = numpyae.mlp_vae([12, 8, 2], kl_warmup=20, seed=4)
+    model = numpyae.mlp_vae([12, 8, 2], kl_warmup=20, rng=4)
     return model, Adam(model.parameters(), lr=0.01)
 
 
 def _aae():
-    model = numpyae.mlp_aae([12, 8, 2], discriminator=(6,), seed=4)
+    model = numpyae.mlp_aae([12, 8, 2], discriminator=(6,), rng=4)
     return model, model.make_optimizers(lr=0.01)
 
 

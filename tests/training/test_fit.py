@@ -1,16 +1,19 @@
+"""fit() (numpyae.training.fit): minibatch training of any Model, validation, reproducibility
+from rng, non-finite values, argument checks. (History and EarlyStopping:
+tests/training/test_history.py; checkpoints: tests/training/test_checkpointing.py.)"""
 import time
 
 import numpy as np
 import pytest
 
-from numpyae import (SGD, Adam, Callback, EarlyStopping, NonFiniteError, fit, load_digits,
-                     mlp_autoencoder, train_validation_split)
+from numpyae import (SGD, Adam, NonFiniteError, fit, load_digits, mlp_autoencoder,
+                     train_validation_split)
 
 
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits()
-    return train_validation_split(X, y, fraction=0.2, seed=0)
+    return train_validation_split(X, y, fraction=0.2, rng=0)
 
 
 def test_default_model_learns_digits_quickly(digits):
@@ -21,25 +24,12 @@ def test_default_model_learns_digits_quickly(digits):
     baseline = float(np.mean((X_va - X_tr.mean(0)) ** 2))
     start = time.perf_counter()
     history = fit(model, X_tr, Adam(model.parameters(), lr=3e-3), epochs=40, batch_size=32,
-                  validation_data=(X_va,), seed=0, progress=False)
+                  validation_data=(X_va,), rng=0, progress=False)
     elapsed = time.perf_counter() - start
     mse = float(np.mean((model.reconstruct(X_va) - X_va) ** 2))
     assert mse < baseline / 5, (mse, baseline)
     assert history["val_loss"][-1] < history["val_loss"][0]
     assert elapsed < 30
-
-
-def test_history_records_every_term_per_epoch(digits):
-    X_tr, X_va, _, _ = digits
-    model = mlp_autoencoder([64, 8], rng=0)
-    h = fit(model, X_tr[:200], SGD(model.parameters(), lr=0.5, momentum=0.9), epochs=3,
-            validation_data=(X_va[:50],), progress=False)
-    assert h.epochs == 3
-    assert set(h.keys()) == {"loss", "reconstruction", "val_loss", "val_reconstruction"}
-    assert all(len(v) == 3 for v in h.records.values())
-    assert "History(epochs=3" in repr(h)
-    with pytest.raises(KeyError, match="no record"):
-        h["accuracy"]
 
 
 def test_validation_split_and_progress_bar(digits, capsys):
@@ -56,27 +46,9 @@ def test_same_seed_same_result(digits):
     finals = []
     for _ in range(2):
         model = mlp_autoencoder([64, 8], rng=1)
-        fit(model, X_tr, Adam(model.parameters()), epochs=2, seed=5, progress=False)
+        fit(model, X_tr, Adam(model.parameters()), epochs=2, rng=5, progress=False)
         finals.append(model.encoder[0].W.value.copy())
     assert np.array_equal(*finals)
-
-
-def test_early_stopping_restores_the_best_parameters(digits):
-    X_tr, X_va, _, _ = digits
-
-    class Spy(Callback):
-        def on_epoch_end(self, epoch, logs, model, history):
-            self.seen = epoch
-
-    model = mlp_autoencoder([64, 8], rng=0)
-    stop = EarlyStopping(patience=2)
-    spy = Spy()
-    # a learning rate this large makes validation loss bounce, so patience runs out
-    h = fit(model, X_tr[:300], SGD(model.parameters(), lr=20.0), epochs=50, batch_size=300,
-            validation_data=(X_va[:100],), callbacks=[stop, spy], progress=False)
-    assert h.epochs < 50 and spy.seen == h.epochs - 1
-    best = min(h["val_loss"])
-    assert model.evaluate(X_va[:100])["loss"] == pytest.approx(best, rel=1e-5)
 
 
 def test_nan_stops_training_and_keeps_the_last_good_parameters(digits):
@@ -116,7 +88,9 @@ def test_exploding_learning_rate_is_reported_with_epoch_and_step(digits):
     ({"validation_split": 0.2, "validation_data": (np.zeros((2, 64)),)}, ValueError, "not both"),
     ({"validation_data": np.zeros((2, 64))}, TypeError, "validation_data"),
     ({"validation_data": (np.zeros((2, 5)),)}, ValueError, r"validation_data\[0\] must have 64"),
-    ({"seed": "x"}, TypeError, "seed"),
+    ({"rng": "x"}, TypeError, "rng must be None, an int seed or an np.random.Generator"),
+    ({"rng": -1}, ValueError, "rng must be a non-negative int seed"),
+    ({"seed": 0}, TypeError, "unexpected keyword argument 'seed'"),   # renamed to rng
     ({"callbacks": [print]}, TypeError, r"callbacks\[0\]"),
 ])
 def test_fit_argument_errors(digits, kwargs, exc, text):

@@ -1,8 +1,10 @@
+"""Greedy layer-wise pretraining and fine-tuning (numpyae.training.pretraining). The deep and
+tied stacks' gradient checks are in tests/models/test_autoencoder.py."""
 import numpy as np
 import pytest
 
 import numpyae
-from numpyae import SGD, Adam, TiedDense, check_model, load_digits, mlp_autoencoder
+from numpyae import SGD, Adam, check_model, load_digits, mlp_autoencoder
 from numpyae.analysis.plotting import plot_stage_histories
 from numpyae.models.autoencoder import stack_autoencoders
 from numpyae.training.pretraining import (PretrainedStack, default_stage_builder, greedy_pretrain,
@@ -15,62 +17,12 @@ def digits():
     return X[:240], X[240:300]
 
 
-def _unit(rng, n=5, d=6):
-    return rng.uniform(0.05, 0.95, size=(n, d))
-
-
-# ---- deep and tied stacks: gradient checks ------------------------------------------------
-
-def test_gradcheck_deep_stack():
-    rng = np.random.default_rng(0)
-    model = mlp_autoencoder([6, 5, 4, 3, 2], activation="tanh", code_activation="softplus",
-                            loss="mse", rng=rng, dtype=np.float64)
-    assert len(model.encoder) == 4 and len(model.decoder) == 4
-    report = check_model(model, _unit(rng), None)
-    assert len(report.rows) == 16
-    assert report.max_error <= 1e-7, report
-
-
-def test_gradcheck_deep_tied_stack():
-    rng = np.random.default_rng(1)
-    model = mlp_autoencoder([6, 5, 4, 3], activation="sigmoid", code_activation="tanh",
-                            loss="bce", tied=True, rng=rng, dtype=np.float64)
-    assert all(isinstance(layer, TiedDense) for layer in model.decoder)
-    # three shared weight matrices plus six biases
-    assert len(model.named_parameters_unique()) == 9
-    assert check_model(model, _unit(rng), None).max_error <= 1e-7
-
-
-def test_gradcheck_deep_relu_stack_away_from_kinks():
-    """relu (He init) stacks: draw (by seed) a batch whose every pre-activation is at least
-    1e-2 from relu's kink, so the finite differences (h = 1e-4) never cross it."""
-    for seed in range(200):
-        rng = np.random.default_rng(seed)
-        model = mlp_autoencoder([6, 5, 4, 3], activation="relu", code_activation="relu",
-                                loss="mse", output_activation="sigmoid", rng=rng,
-                                dtype=np.float64)
-        X = _unit(rng, n=3)
-        model.forward_loss(X)
-        layers = list(model.encoder) + list(model.decoder)
-        if min(np.abs(layer.a).min() for layer in layers) > 1e-2:
-            break
-    else:
-        pytest.fail("no seed gave a batch away from the kinks")
-    assert check_model(model, X, None).max_error <= 1e-7
-
-
-def test_default_init_follows_the_activation():
-    relu = mlp_autoencoder([64, 32, 16], activation="relu", rng=0)
-    sig = mlp_autoencoder([64, 32, 16], activation="sigmoid", rng=0)
-    assert relu.encoder[0].init == "he_normal" and sig.encoder[0].init == "glorot_uniform"
-
-
 # ---- greedy pretraining -------------------------------------------------------------------
 
 def test_greedy_pretraining_end_to_end(digits):
     X, X_val = digits
     result = greedy_pretrain(X, [64, 32, 16, 8], epochs=[3, 2, 2], batch_size=32, lr=3e-3,
-                             validation_data=(X_val,), seed=0)
+                             validation_data=(X_val,), rng=0)
     assert isinstance(result, PretrainedStack)
     assert len(result.stages) == 3 and len(result.histories) == 3
     assert [h.epochs for h in result.histories] == [3, 2, 2]
@@ -103,7 +55,7 @@ def test_greedy_pretraining_end_to_end(digits):
     before = [p.value.copy() for s in result.stages for p in s.parameters()]
     opt = Adam(model.parameters(), lr=3e-3)
     loss_before = model.evaluate(X)["loss"]
-    numpyae.fit(model, X, opt, epochs=3, batch_size=32, seed=0, progress=False)
+    numpyae.fit(model, X, opt, epochs=3, batch_size=32, rng=0, progress=False)
     assert model.evaluate(X)["loss"] < loss_before
     after = [p.value for s in result.stages for p in s.parameters()]
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
@@ -113,7 +65,7 @@ def test_pretrain_and_finetune_histories(digits):
     X, X_val = digits
     model, histories = pretrain_and_finetune(X, [64, 24, 12], pretrain_epochs=2,
                                              finetune_epochs=3, lr=3e-3, batch_size=32,
-                                             validation_data=(X_val,), seed=1)
+                                             validation_data=(X_val,), rng=1)
     assert list(histories) == ["stage 1", "stage 2", "fine-tune"]
     assert histories["fine-tune"].epochs == 3 and "val_reconstruction" in histories["fine-tune"]
     assert histories["fine-tune"]["loss"][-1] < histories["fine-tune"]["loss"][0]
@@ -133,7 +85,7 @@ def test_custom_stage_builders_tied_and_sgd(digits, tmp_path):
                                output_activation="sigmoid", loss="mse", tied=True, rng=rng)
 
     result = greedy_pretrain(X, [64, 20, 10], builder=builder, epochs=2,
-                             optimizer=lambda ps: SGD(ps, lr=0.5, momentum=0.9), seed=0)
+                             optimizer=lambda ps: SGD(ps, lr=0.5, momentum=0.9), rng=0)
     assert calls == [(64, 20), (20, 10)]
     model = result.stack()
     # ties survive stacking (and the copy): decoder layer i reuses encoder layer (n-1-i)
@@ -149,7 +101,7 @@ def test_custom_stage_builders_tied_and_sgd(digits, tmp_path):
 def test_gradcheck_stacked_pretrained_model(digits):
     X, _ = digits
     result = greedy_pretrain(X[:50], [64, 6, 3], activation="tanh", loss="mse", epochs=1,
-                             seed=0, dtype=np.float64)
+                             rng=0, dtype=np.float64)
     model = result.stack()
     rng = np.random.default_rng(0)
     Xs = rng.uniform(0.05, 0.95, size=(4, 64))
@@ -194,9 +146,9 @@ def test_weight_decay_reaches_every_stage_and_the_fine_tuning(digits):
     X, _ = digits
     norms = {}
     for wd in (0.0, 0.05):
-        result = greedy_pretrain(X, [64, 16, 8], epochs=4, lr=3e-3, weight_decay=wd, seed=0)
+        result = greedy_pretrain(X, [64, 16, 8], epochs=4, lr=3e-3, weight_decay=wd, rng=0)
         model, _ = pretrain_and_finetune(X, [64, 16, 8], pretrain_epochs=4, finetune_epochs=4,
-                                         lr=3e-3, weight_decay=wd, seed=0)
+                                         lr=3e-3, weight_decay=wd, rng=0)
         norms[wd] = ([np.linalg.norm(s.encoder[0].W.value) for s in result.stages],
                      np.linalg.norm(model.encoder[0].W.value))
     assert all(a < b for a, b in zip(norms[0.05][0], norms[0.0][0]))
