@@ -1,6 +1,6 @@
 """Where one numpyae training step spends its time, and what a second core can buy it.
 
-    python benchmarks/step_anatomy.py                  # batch 256, the size issue 8 targets
+    python benchmarks/step_anatomy.py                  # batch 256, the size the speed goal is set for
     python benchmarks/step_anatomy.py --batch-size 1024
 
 Needs the `bench` extra (torch==2.13.0 CPU, threadpoolctl). The network is train_speed.py's:
@@ -11,7 +11,7 @@ is a median over repetitions of `--steps` consecutive steps. It prints:
    and BLAS threads, timed alone into preallocated outputs) and everything else (activations,
    loss, bias sums, the Adam update, the finiteness guards, batch gathering, Python).
 2. The floor this puts under an epoch: the epoch time if everything but the products took no
-   time, against PyTorch's epoch timed here and the issue's goal for the batch size (0.67 x
+   time, against PyTorch's epoch timed here and the speed goal for the batch size (0.67 x
    PyTorch's epoch at batch 256, 1.0 x at 64 and 1024).
 3. What two Python threads buy for the parts that are not products (NumPy's ufuncs release the
    GIL, so two threads can run them at once):
@@ -42,7 +42,7 @@ from numpyae.models.base import check_finite_step, guarded_update  # noqa: E402
 from train_speed import LR, SIZES, TorchAE, load_data, numpy_blas_threads  # noqa: E402
 
 
-#: issue 8's goals, numpyae epoch / PyTorch epoch, by batch size (1.0 elsewhere)
+#: the speed goals, numpyae epoch / PyTorch epoch, by batch size (1.0 elsewhere)
 GOALS = {256: 0.67}
 
 

@@ -541,7 +541,7 @@ def main(argv=None):
 
     if targets:
         print()
-        print("targets (issue 8; medians of this run):")
+        print("speed targets (medians of this run):")
         for what, value, goal, met in targets:
             print(f"  {what:46s} {value:>7s}  goal {goal:8s} {'met' if met else 'NOT met'}")
 
