@@ -6,29 +6,77 @@ load_digits(): the UCI "Optical Recognition of Handwritten Digits" test set (Alp
 load_mnist() / load_fashion_mnist(): read from a folder or a cache, downloaded (SHA-256
 checked, written atomically) only when missing.
 load_patches(): square patches of a photograph that ships with matplotlib (UFLDL's exercise).
+
+Errors. Every public function checks its arguments first (TypeError / ValueError naming the
+argument). A dataset file that is corrupt, truncated, gzip-bombed, of the wrong shape or with
+labels out of range raises DatasetError naming the file, before any large allocation. A
+download that fails in any way (DNS failure, refused connection, timeout, HTTP error, truncated
+body, wrong SHA-256, a cache folder that cannot be written or a full disk) raises DownloadError
+or ChecksumError (both DatasetErrors) naming the URL, and the file where it is a write that
+failed; the next mirror is then tried, and when every mirror failed the loader raises
+DatasetUnavailableError (a FileNotFoundError) listing each URL's reason, on which
+load_dataset falls back to the bundled digits with a message.
+
+Downloads. Pooch (scipy.datasets and scikit-image fetch their data with it) was considered
+and not adopted: the hand-written downloader below does what Pooch does for this use (SHA-256
+check, a temporary file in the cache folder renamed only after the check, retries of transient
+failures with a growing wait, a timeout) and what Pooch does not: several mirrors per file,
+errors that name the URL in the library's own classes, a size ceiling, and the bytes exactly
+as served (Pooch streams through requests, whose iter_content undoes a Content-Encoding: gzip
+that some servers put on .gz files, so their hash never matches). It needs only the standard
+library, where Pooch would add requests, urllib3, certifi, idna, charset-normalizer,
+platformdirs and packaging. tests/data/test_downloads.py shows each failure mode.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
+import math
+import numbers
 import os
+import socket
 import sys
 import tempfile
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
+import zlib
 from importlib import resources
 
 import numpy as np
 
-from ..core.checks import check_array, check_positive_int, check_probability
+from ..core.checks import check_positive_int, check_probability
 from ..core.random import as_generator
 from .preprocessing import normalize_patches, whiten_image
 
 DIGITS_SHAPE = (8, 8)
 
 
+def _check_bool(value, name):
+    """value as a bool; only True, False and NumPy's bools are accepted (not "no", not 0)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_path(value, name):
+    """A file or folder argument as a str path: a str or an os.PathLike, not empty, no NUL."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__} "
+                        f"{value!r}")
+    if not value or "\0" in value:
+        raise ValueError(f"{name} must be a non-empty path without NUL characters, got {value!r}")
+    return value
+
+
 def load_digits(*, as_images=False):
     """Pixels as float32 in [0, 1], shape (1797, 64) (or (1797, 8, 8)), and int64 labels 0..9."""
+    as_images = _check_bool(as_images, "as_images")
     with resources.files("numpyae").joinpath("data/digits.csv.gz").open("rb") as f:
         raw = np.loadtxt(gzip.open(f, "rt"), delimiter=",", dtype=np.int64)
     X = (raw[:, :64] / 16.0).astype(np.float32)
@@ -56,6 +104,7 @@ def train_validation_split(X, y=None, *, fraction=0.2, rng=0):
 
     Returns X_train, X_val, y_train, y_val (the y parts are None when y is None).
     """
+    generator = as_generator(rng)  # checked before any work
     X = _as_rows(X, "X")
     if len(X) < 2:
         raise ValueError(f"X must have at least 2 rows to split, got shape {X.shape}")
@@ -67,7 +116,7 @@ def train_validation_split(X, y=None, *, fraction=0.2, rng=0):
     n_val = int(round(frac * len(X)))
     if not 1 <= n_val < len(X):
         raise ValueError(f"fraction={frac} leaves one side empty for {len(X)} rows")
-    order = as_generator(rng).permutation(len(X))
+    order = generator.permutation(len(X))
     tr, va = order[n_val:], order[:n_val]
     if y is None:
         return X[tr], X[va], None, None
@@ -84,22 +133,60 @@ def train_validation_split(X, y=None, *, fraction=0.2, rng=0):
 #     then        prod(dims) elements
 # Images are idx3 (magic 0x00000803: n, rows, cols); labels idx1 (magic 0x00000801: n).
 # Files may be gzipped (detected by the gzip magic bytes 1f 8b, not by the name).
+# A file is read as a stream: the header first, its declared size checked against a ceiling
+# (MAX_IDX_BYTES) and against the size on disk, then the data decompressed chunk by chunk into
+# one array of exactly the declared size. A forged header or a gzip bomb is refused before
+# anything of its declared size is allocated, and never more than declared is decompressed.
 
 IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801
 IMAGE_SHAPE_28 = (28, 28)
 
+#: The most data (bytes, after decompression, header excluded) read_idx accepts by default:
+#: 64 MiB. The largest file of MNIST and Fashion-MNIST, the 60,000 training images of 28x28,
+#: holds 47,040,000; pass max_bytes= to read_idx for larger IDX files of other datasets.
+MAX_IDX_BYTES = 64 * 2**20
+
+#: The most bytes one download may bring (the largest file served, Fashion-MNIST's gzipped
+#: training images, has 26,421,880); a server sending more is cut off and the file discarded.
+MAX_DOWNLOAD_BYTES = 64 * 2**20
+
+_CHUNK = 4 << 20  # bytes read (and decompressed) at a time
+_PROBE = 1 << 16  # bytes read after the declared data to find out whether there are more
+
 
 class DatasetError(ValueError):
-    """A dataset file is corrupt, truncated, inconsistent or fails its checksum."""
+    """A dataset file is corrupt, truncated, inconsistent or fails its checksum; the message
+    names the file (or, for a download, the URL)."""
 
 
 class ChecksumError(DatasetError):
     """A downloaded file's SHA-256 does not match the published one; nothing was written."""
 
 
+class DownloadError(DatasetError):
+    """One URL could not be downloaded: DNS failure, refused connection, timeout, HTTP error,
+    truncated body, a body larger than MAX_DOWNLOAD_BYTES, or a file in the cache that could not
+    be written (disk full, no permission). The message names the URL, and the file for a
+    failed write; nothing was kept. .url is the URL, .transient says whether trying the same
+    URL again may succeed (timeouts, dropped connections, HTTP 5xx)."""
+
+    def __init__(self, message, *, url=None, transient=False):
+        super().__init__(message)
+        self.url, self.transient = url, transient
+
+
 class DatasetUnavailableError(FileNotFoundError):
-    """The dataset files are not on disk and could not be downloaded."""
+    """The dataset files are not on disk and could not be downloaded. The message names each
+    missing file, the folder, and each URL tried with its reason; .errors holds the
+    DownloadError / ChecksumError of each URL tried."""
+
+    def __init__(self, message, errors=()):
+        super().__init__(message)
+        self.errors = list(errors)
+
+    def __str__(self):
+        return self.args[0]
 
 
 def _split_files(prefix):
@@ -115,6 +202,8 @@ IDX_DATASETS = {
                     "https://storage.googleapis.com/cvdf-datasets/mnist/",
                     "http://yann.lecun.com/exdb/mnist/"),
         "splits": {"train": _split_files("train"), "test": _split_files("t10k")},
+        "image_shape": IMAGE_SHAPE_28,
+        "n_classes": 10,
         "sha256": {
             "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
             "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
@@ -126,6 +215,8 @@ IDX_DATASETS = {
         "title": "Fashion-MNIST (Xiao, Rasul & Vollgraf, Zalando Research)",
         "mirrors": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         "splits": {"train": _split_files("train"), "test": _split_files("t10k")},
+        "image_shape": IMAGE_SHAPE_28,
+        "n_classes": 10,
         "sha256": {
             "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
             "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
@@ -137,15 +228,15 @@ IDX_DATASETS = {
 
 #: what urlopen is called through; tests replace it (never the network in tests)
 _urlopen = urllib.request.urlopen
+#: what waits between two attempts at one URL; tests replace it
+_sleep = time.sleep
 
 
 def data_home(data_dir=None):
     """The folder datasets live in: data_dir if given, else $NUMPYAE_DATA, else a per-user cache
     ($XDG_CACHE_HOME/numpyae, ~/.cache/numpyae; %LOCALAPPDATA%\\numpyae on Windows)."""
     if data_dir is not None:
-        if not isinstance(data_dir, (str, os.PathLike)):
-            raise TypeError(f"data_dir must be a path (str or os.PathLike), got {type(data_dir).__name__}")
-        return os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
+        return os.path.abspath(os.path.expanduser(_check_path(data_dir, "data_dir")))
     env = os.environ.get("NUMPYAE_DATA")
     if env:
         return os.path.abspath(os.path.expanduser(env))
@@ -155,74 +246,217 @@ def data_home(data_dir=None):
     return os.path.join(base, "numpyae")
 
 
-def _read_bytes(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        import gzip as _gzip
-        import zlib
+def _reason(exc):
+    """An OSError's own words without the errno number and the repeated path."""
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _read_upto(stream, n):
+    """Up to n bytes of a binary stream (fewer only at its end)."""
+    parts, got = [], 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _parse_idx(stream, path, magic, max_bytes, file_size, check_dims):
+    """The IDX array of a stream of bytes (decompressed already); file_size is the size on disk
+    of a raw file (None for gzip, whose decompressed size is known only by reading it)."""
+    head = _read_upto(stream, 4)
+    if len(head) < 4:
+        raise DatasetError(f"{path}: truncated IDX file ({len(head)} bytes, no header)")
+    found = int.from_bytes(head, "big")
+    if magic is not None and found != magic:
+        kind = {IDX_IMAGES_MAGIC: " (images IDX file)", IDX_LABELS_MAGIC: " (labels IDX file)"}
+        raise DatasetError(f"{path}: wrong magic number 0x{found:08x}, expected 0x{magic:08x}"
+                           f"{kind.get(magic, '')}")
+    if head[0] != 0 or head[1] != 0:
+        raise DatasetError(f"{path}: not an IDX file (magic 0x{found:08x})")
+    if head[2] != 0x08:
+        raise DatasetError(f"{path}: IDX element type 0x{head[2]:02x} is not supported "
+                           f"(only unsigned bytes, 0x08)")
+    ndim = head[3]
+    if ndim == 0:
+        raise DatasetError(f"{path}: the IDX header declares 0 dimensions")
+    raw_dims = _read_upto(stream, 4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DatasetError(f"{path}: truncated IDX header ({4 + len(raw_dims)} bytes for "
+                           f"{ndim} dimensions)")
+    dims = tuple(int.from_bytes(raw_dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    header, n_bytes = 4 + 4 * ndim, math.prod(dims)
+    if n_bytes > max_bytes:
+        raise DatasetError(f"{path}: the header declares shape {dims}, {n_bytes:,} bytes of "
+                           f"data, more than the ceiling of {max_bytes:,} bytes (max_bytes; "
+                           f"the largest MNIST file holds 47,040,000)")
+    if check_dims is not None:
+        check_dims(dims)
+    if file_size is not None and file_size < header + n_bytes:
+        raise DatasetError(f"{path}: truncated: the header declares shape {dims} "
+                           f"({header + n_bytes} bytes), the file has {file_size}")
+    if file_size is not None and file_size > header + n_bytes:
+        raise DatasetError(f"{path}: {file_size - header - n_bytes} bytes after the data the "
+                           f"header declares (shape {dims})")
+    data = np.empty(n_bytes, dtype=np.uint8)
+    view, got = memoryview(data), 0
+    while got < n_bytes:
+        k = stream.readinto(view[got:got + _CHUNK])
+        if not k:
+            break
+        got += k
+    if got < n_bytes:
+        raise DatasetError(f"{path}: truncated: the header declares shape {dims} "
+                           f"({header + n_bytes} bytes), the file has {header + got}"
+                           f"{' after decompression' if file_size is None else ''}")
+    extra = len(_read_upto(stream, _PROBE))  # at a gzip stream's end, this checks its CRC
+    if extra:
+        raise DatasetError(f"{path}: {extra}{' or more' if extra == _PROBE else ''} bytes after "
+                           f"the data the header declares (shape {dims})")
+    return data.reshape(dims)
+
+
+def _read_idx(path, magic=None, max_bytes=MAX_IDX_BYTES, check_dims=None):
+    """read_idx with check_dims(dims), called after the header is read and before the data are:
+    it raises DatasetError for a shape its caller does not accept."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise DatasetError(f"{path}: cannot be read ({_reason(exc)})") from None
+    with f:
         try:
-            raw = _gzip.decompress(raw)
+            gz = f.read(2) == b"\x1f\x8b"
+            f.seek(0)
+            size = os.fstat(f.fileno()).st_size
+            stream = gzip.GzipFile(fileobj=f, mode="rb") if gz else f
+            return _parse_idx(stream, path, magic, max_bytes, None if gz else size, check_dims)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DatasetError(f"{path}: gzip stream is truncated or corrupt ({exc})") from None
-    return raw
+            if gz:
+                raise DatasetError(f"{path}: gzip stream is truncated or corrupt ({exc})") from None
+            raise DatasetError(f"{path}: cannot be read ({_reason(exc)})") from None
 
 
-def read_idx(path, *, magic=None):
+def read_idx(path, *, magic=None, max_bytes=MAX_IDX_BYTES):
     """Parse one IDX file (gzipped or raw) into a uint8 array of the shape its header declares.
 
-    magic   the expected 4-byte magic number (IDX_IMAGES_MAGIC or IDX_LABELS_MAGIC), if any
+    magic      the expected 4-byte magic number (IDX_IMAGES_MAGIC or IDX_LABELS_MAGIC), if any
+    max_bytes  the most data the header may declare (default MAX_IDX_BYTES, 64 MiB); checked
+               before anything is allocated, and never more is decompressed
     Raises DatasetError naming the file for a wrong magic number, an unsupported element type,
-    or a file shorter or longer than its header says.
+    a declared size over max_bytes, a corrupt gzip stream, or a file shorter or longer than its
+    header says; FileNotFoundError for a missing file.
     """
-    path = os.fspath(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DatasetError(f"{path}: truncated IDX file ({len(raw)} bytes, no header)")
-    found = int.from_bytes(raw[:4], "big")
-    if magic is not None and found != magic:
-        raise DatasetError(f"{path}: wrong magic number 0x{found:08x}, expected 0x{magic:08x} "
-                           f"({'images' if magic == IDX_IMAGES_MAGIC else 'labels'} IDX file)")
-    if raw[0] != 0 or raw[1] != 0:
-        raise DatasetError(f"{path}: not an IDX file (magic 0x{found:08x})")
-    if raw[2] != 0x08:
-        raise DatasetError(f"{path}: IDX element type 0x{raw[2]:02x} is not supported "
-                           f"(only unsigned bytes, 0x08)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DatasetError(f"{path}: truncated IDX header ({len(raw)} bytes for {ndim} dimensions)")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) < expected:
-        raise DatasetError(f"{path}: truncated: the header declares shape {dims} "
-                           f"({expected} bytes), the file has {len(raw)}")
-    if len(raw) > expected:
-        raise DatasetError(f"{path}: {len(raw) - expected} bytes after the data the header "
-                           f"declares (shape {dims})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    path = _check_path(path, "path")
+    if magic is not None and (isinstance(magic, bool) or not isinstance(magic, numbers.Integral)
+                              or not 0 <= magic < 2**32):
+        raise TypeError(f"magic must be None or a 4-byte unsigned int such as IDX_IMAGES_MAGIC, "
+                        f"got {type(magic).__name__} {magic!r}")
+    max_bytes = check_positive_int(max_bytes, "max_bytes")
+    return _read_idx(path, magic, max_bytes)
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+# ---- downloads -------------------------------------------------------------------------------
+
+_TEMP_PREFIX = ".numpyae-download-"
+#: a temporary download file untouched this long is left over from a killed process
+_STALE_SECONDS = 3600
 
 
-def download_file(url, dest, sha256, *, timeout=30):
-    """Download url to dest atomically (temporary file in the same folder, then rename), after
-    checking its SHA-256. On a mismatch nothing is written and ChecksumError is raised."""
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".numpyae-download-", dir=folder)
+def _check_url(url):
+    """An http(s) URL as a str."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be an http(s) URL as a str, got {type(url).__name__} {url!r}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"url must be an http:// or https:// URL, got {url!r}")
+    return url
+
+
+def _network_error(url, exc, timeout):
+    """DownloadError naming url for an exception the network layer raised."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, urllib.error.HTTPError):
+        return DownloadError(f"{url}: HTTP {exc.code} {exc.reason}", url=url,
+                             transient=exc.code >= 500 or exc.code in (408, 429))
+    if isinstance(exc, urllib.error.URLError) and isinstance(reason, BaseException):
+        exc = reason  # the socket error inside: DNS failure, refused connection, timeout, SSL
+    if isinstance(exc, socket.gaierror):
+        return DownloadError(f"{url}: host not found ({exc.strerror or exc})", url=url)
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
+        return DownloadError(f"{url}: timed out (no data for {timeout} s)", url=url, transient=True)
+    if isinstance(exc, http.client.IncompleteRead):
+        return DownloadError(f"{url}: truncated download: the connection closed after "
+                             f"{len(exc.partial)} bytes of a read, {exc.expected} more were "
+                             f"expected", url=url, transient=True)
+    if isinstance(exc, ConnectionRefusedError):
+        return DownloadError(f"{url}: connection refused", url=url)
+    if isinstance(exc, (http.client.HTTPException, ConnectionError)):
+        return DownloadError(f"{url}: the connection failed ({type(exc).__name__}: "
+                             f"{exc or 'no detail'})", url=url, transient=True)
+    if isinstance(exc, OSError):
+        return DownloadError(f"{url}: {_reason(exc)}", url=url)
+    return DownloadError(f"{url}: {type(exc).__name__}: {exc}", url=url)
+
+
+#: what the network layer (urllib, http.client, socket, ssl) raises for one failed request;
+#: OSError covers URLError, HTTPError, timeouts, resets and SSL errors, HTTPException covers
+#: IncompleteRead and a garbled status line; ValueError an URL urllib cannot open
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError, EOFError)
+
+
+def _content_length(response):
+    """The Content-Length the server announced, or None."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("Content-Length") if headers is not None else None
     try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                h.update(chunk)
-                out.write(chunk)
+        length = int(value)
+    except (TypeError, ValueError):
+        return None
+    return length if length >= 0 else None
+
+
+def _download_once(url, dest, folder, sha256, timeout, max_bytes):
+    """One attempt: url into a temporary file in folder, checked, then renamed to dest."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=folder)
+    except OSError as exc:
+        raise DownloadError(f"{url}: cannot write a file in {folder} ({_reason(exc)})",
+                            url=url) from exc
+    try:
+        h, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = _urlopen(url, timeout=timeout)
+            except _NETWORK_ERRORS as exc:
+                raise _network_error(url, exc, timeout) from exc
+            with response:
+                status = getattr(response, "status", 200)
+                if status is not None and status != 200:
+                    raise DownloadError(f"{url}: HTTP {status}, expected 200", url=url)
+                expected = _content_length(response)
+                if expected is not None and expected > max_bytes:
+                    raise DownloadError(f"{url}: the server announces {expected:,} bytes, more "
+                                        f"than the ceiling of {max_bytes:,}", url=url)
+                while True:
+                    try:
+                        chunk = response.read(_CHUNK)
+                    except _NETWORK_ERRORS as exc:
+                        raise _network_error(url, exc, timeout) from exc
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise DownloadError(f"{url}: more than the ceiling of {max_bytes:,} "
+                                            f"bytes; the download was discarded", url=url)
+                    h.update(chunk)
+                    out.write(chunk)
+            if expected is not None and size != expected:
+                raise DownloadError(f"{url}: truncated download: {size:,} of the {expected:,} "
+                                    f"bytes announced", url=url, transient=True)
             out.flush()
             os.fsync(out.fileno())
         digest = h.hexdigest()
@@ -230,10 +464,76 @@ def download_file(url, dest, sha256, *, timeout=30):
             raise ChecksumError(f"{url}: SHA-256 {digest} does not match the published "
                                 f"{sha256}; the download was discarded")
         os.replace(tmp, dest)
+    except OSError as exc:  # writing the temporary file or renaming it: disk full, permissions
+        raise DownloadError(f"{url}: cannot write {dest} ({_reason(exc)}); the download was "
+                            f"discarded", url=url) from exc
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+        try:
+            os.unlink(tmp)  # gone already when the rename succeeded
+        except FileNotFoundError:
+            pass
+
+
+def download_file(url, dest, sha256, *, timeout=30, retries=2, max_bytes=MAX_DOWNLOAD_BYTES):
+    """Download url to dest atomically: into a temporary file in dest's folder, checked against
+    its SHA-256, then renamed to dest. Whatever fails, nothing partial is left behind.
+
+    timeout    seconds a connection or a read may wait for data (a positive number)
+    retries    how many more times a transient failure (timeout, dropped connection, truncated
+               body, HTTP 5xx) is tried again, after 1 s, 2 s, ... (a non-negative int)
+    max_bytes  the most bytes accepted (default MAX_DOWNLOAD_BYTES)
+    Raises ChecksumError for a SHA-256 mismatch and DownloadError (both DatasetErrors, naming
+    the URL) for any other failure, transient or not. Returns dest.
+    """
+    url = _check_url(url)
+    dest = os.path.abspath(_check_path(dest, "dest"))
+    if not isinstance(sha256, str) or len(sha256) != 64 \
+            or set(sha256.lower()) - set("0123456789abcdef"):
+        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"timeout must be a positive number of seconds, got "
+                        f"{type(timeout).__name__} {timeout!r}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral):
+        raise TypeError(f"retries must be an int >= 0, got {type(retries).__name__} {retries!r}")
+    if retries < 0:
+        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    max_bytes = check_positive_int(max_bytes, "max_bytes")
+    folder = os.path.dirname(dest)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"{url}: cannot create the folder {folder} ({_reason(exc)})",
+                            url=url) from exc
+    attempt = 0
+    while True:
+        try:
+            _download_once(url, dest, folder, sha256.lower(), timeout, max_bytes)
+            return dest
+        except DownloadError as exc:
+            if not exc.transient or attempt >= retries:
+                raise
+        attempt += 1
+        _sleep(min(attempt, 10))
+
+
+def _remove_stale_downloads(folder):
+    """Delete temporary download files that a killed process left in folder (untouched for
+    _STALE_SECONDS, an hour: a download in progress writes each 4 MiB it receives)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if name.startswith(_TEMP_PREFIX):
+            path = os.path.join(folder, name)
+            try:
+                if os.path.isfile(path) and now - os.path.getmtime(path) > _STALE_SECONDS:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def _find_local(folder, gz_name):
@@ -246,41 +546,92 @@ def _find_local(folder, gz_name):
 
 
 def _fetch(name, split, folder, download):
+    """{"images": path, "labels": path} of one split: the files in folder, downloading the
+    missing ones (each mirror in turn) when download is true; DatasetUnavailableError else."""
     spec = IDX_DATASETS[name]
-    files = spec["splits"][split]
     paths, missing = {}, []
-    for role, gz_name in files.items():
-        path = _find_local(folder, gz_name)
-        if path is None:
+    for role, gz_name in spec["splits"][split].items():
+        paths[role] = _find_local(folder, gz_name)
+        if paths[role] is None:
             missing.append((role, gz_name))
-        paths[role] = path
-    errors, bad_checksums = [], []
+    errors, problem = [], None
     if missing and download:
-        for role, gz_name in missing:
-            dest = os.path.join(folder, gz_name)
-            for base in spec["mirrors"]:
-                try:
-                    download_file(base + gz_name, dest, spec["sha256"][gz_name])
-                    paths[role] = dest
-                    break
-                except ChecksumError as exc:  # try the next mirror; never keep the file
-                    bad_checksums.append(str(exc))
-                except (urllib.error.URLError, OSError, ValueError) as exc:
-                    errors.append(f"{base + gz_name}: {exc}")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            problem = f"the folder {folder} cannot be created ({_reason(exc)})"
+        else:
+            _remove_stale_downloads(folder)
+            for role, gz_name in missing:
+                for base in spec["mirrors"]:
+                    try:
+                        paths[role] = download_file(base + gz_name, os.path.join(folder, gz_name),
+                                                    spec["sha256"][gz_name])
+                        break
+                    except DatasetError as exc:  # DownloadError or ChecksumError: next mirror
+                        errors.append(exc)
+                if paths[role] is None:
+                    break  # every mirror failed; the other file would not make a split
         missing = [(r, g) for r, g in missing if paths[r] is None]
-        if missing and bad_checksums:
-            raise ChecksumError("; ".join(bad_checksums))
     if missing:
         listing = "\n".join(f"  {g}  (or the uncompressed {g[:-3]})" for _, g in missing)
         if not download:
             why = "downloading is switched off (download=False)\n"
+        elif problem:
+            why = f"downloading is impossible: {problem}\n"
         else:
-            why = "downloading failed:\n" + "".join(f"  {e}\n" for e in errors[:8])
+            why = "downloading failed:\n" + "".join(f"  {e}\n" for e in errors)
         raise DatasetUnavailableError(
             f"{spec['title']}, {split} split: missing\n{listing}\nin the folder {folder}\n{why}"
             f"Put the files there, or set NUMPYAE_DATA / pass data_dir= to the folder that holds "
-            f"them, or connect to the internet (hosts: {', '.join(spec['mirrors'])}).")
+            f"them, or connect to the internet (hosts: {', '.join(spec['mirrors'])}).", errors)
     return paths
+
+
+def _check_idx_args(name, split):
+    """name and split of an IDX dataset, checked."""
+    if not isinstance(name, str) or name not in IDX_DATASETS:
+        raise ValueError(f"name must be one of {sorted(IDX_DATASETS)}, got {name!r}")
+    if not isinstance(split, str) or split not in IDX_DATASETS[name]["splits"]:
+        raise ValueError(f"split must be one of {sorted(IDX_DATASETS[name]['splits'])} for "
+                         f"{name!r}, got {split!r}")
+
+
+def _read_split(spec, paths):
+    """Images (n, rows, cols) and labels (n,) of one split, as uint8, each file validated:
+    labels 1-D, at least one, each below the class count; images 3-D of the dataset's image
+    shape, as many as labels. Shapes are checked from the headers, before reading the data."""
+    ip, lp = paths["images"], paths["labels"]
+    n_classes, shape = spec["n_classes"], tuple(spec["image_shape"])
+
+    def label_dims(dims):
+        if len(dims) != 1:
+            raise DatasetError(f"{lp}: labels must be 1-D (n,), the header declares shape {dims}")
+        if dims[0] == 0:
+            raise DatasetError(f"{lp}: holds 0 labels; a dataset needs at least one example")
+
+    labels = _read_idx(lp, IDX_LABELS_MAGIC, MAX_IDX_BYTES, label_dims)
+    bad = np.flatnonzero(labels >= n_classes)
+    if bad.size:
+        raise DatasetError(f"{lp}: label {labels[bad[0]]} at index {bad[0]} is outside "
+                           f"0..{n_classes - 1} ({spec['title']} has {n_classes} classes; "
+                           f"{bad.size} labels are out of range)")
+
+    def image_dims(dims):
+        if len(dims) != 3:
+            raise DatasetError(f"{ip}: images must be 3-D (n, rows, cols), the header declares "
+                               f"shape {dims}")
+        if dims[0] == 0:
+            raise DatasetError(f"{ip}: holds 0 images; a dataset needs at least one example")
+        if tuple(dims[1:]) != shape:
+            raise DatasetError(f"{ip}: images must be {shape[0]}x{shape[1]} pixels for "
+                               f"{spec['title']}, the header declares {dims[1]}x{dims[2]} "
+                               f"(shape {dims})")
+        if dims[0] != len(labels):
+            raise DatasetError(f"{ip} holds {dims[0]} images but {lp} holds {len(labels)} labels")
+
+    images = _read_idx(ip, IDX_IMAGES_MAGIC, MAX_IDX_BYTES, image_dims)
+    return images, labels
 
 
 def load_idx_dataset(name, split="train", *, data_dir=None, download=True, as_images=False):
@@ -290,45 +641,47 @@ def load_idx_dataset(name, split="train", *, data_dir=None, download=True, as_im
     split      "train" (60,000) or "test" (10,000)
     data_dir   folder holding the IDX files (gzipped or raw). Default: $NUMPYAE_DATA/<name>,
                else a per-user cache folder (see data_home()).
-    download   when files are missing, fetch them from the official hosts, check each file's
-               SHA-256 and write it atomically; otherwise (or offline) raise
-               DatasetUnavailableError naming each missing file and the folder.
+    download   when files are missing, fetch them from the official hosts (each mirror in turn),
+               check each file's SHA-256 and write it atomically; when that fails (or with
+               download=False) raise DatasetUnavailableError naming each missing file, the
+               folder and each URL tried with its reason.
+    Raises DatasetError naming the file for a corrupt file, images that are not 28x28, no
+    images, a label outside 0..9, or image and label files of different lengths.
     """
-    if not isinstance(name, str) or name not in IDX_DATASETS:
-        raise ValueError(f"name must be one of {sorted(IDX_DATASETS)}, got {name!r}")
-    if not isinstance(split, str) or split not in IDX_DATASETS[name]["splits"]:
-        raise ValueError(f"split must be one of {sorted(IDX_DATASETS[name]['splits'])}, got {split!r}")
+    _check_idx_args(name, split)
     folder = data_home(data_dir) if data_dir is not None else os.path.join(data_home(), name)
-    paths = _fetch(name, split, folder, bool(download))
-    images = read_idx(paths["images"], magic=IDX_IMAGES_MAGIC)
-    labels = read_idx(paths["labels"], magic=IDX_LABELS_MAGIC)
-    if images.ndim != 3:
-        raise DatasetError(f"{paths['images']}: images must be 3-D (n, rows, cols), got {images.shape}")
-    if labels.ndim != 1:
-        raise DatasetError(f"{paths['labels']}: labels must be 1-D (n,), got {labels.shape}")
-    if len(images) != len(labels):
-        raise DatasetError(f"{paths['images']} holds {len(images)} images but {paths['labels']} "
-                           f"holds {len(labels)} labels")
+    download = _check_bool(download, "download")
+    as_images = _check_bool(as_images, "as_images")
+    images, labels = _read_split(IDX_DATASETS[name], _fetch(name, split, folder, download))
     X = images.astype(np.float32)
+    del images
     X /= np.float32(255)  # division, not * (1/255): 255 maps to exactly 1.0
     if not as_images:
-        X = X.reshape(len(X), images.shape[1] * images.shape[2])  # -1 fails for 0 images
+        X = X.reshape(len(X), -1)
     return X, labels.astype(np.int64)
 
 
 def load_mnist(split="train", *, data_dir=None, download=True, as_images=False):
-    """MNIST digits: float32 images in [0, 1], (n, 784) or (n, 28, 28), and int64 labels 0..9."""
+    """MNIST digits: float32 images in [0, 1], (n, 784) or (n, 28, 28), and int64 labels 0..9.
+    See load_idx_dataset for the arguments and the errors."""
     return load_idx_dataset("mnist", split, data_dir=data_dir, download=download,
                             as_images=as_images)
 
 
 def load_fashion_mnist(split="train", *, data_dir=None, download=True, as_images=False):
-    """Fashion-MNIST: float32 images in [0, 1], (n, 784) or (n, 28, 28), and int64 labels 0..9."""
+    """Fashion-MNIST: float32 images in [0, 1], (n, 784) or (n, 28, 28), and int64 labels 0..9.
+    See load_idx_dataset for the arguments and the errors."""
     return load_idx_dataset("fashion-mnist", split, data_dir=data_dir, download=download,
                             as_images=as_images)
 
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+
+#: the splits load_dataset accepts per name. The bundled digits are one set of 1,797 images
+#: (UCI's own test set, "optdigits.tes"), so "all" and "train" both mean all of them; hold out
+#: a part with train_validation_split. MNIST and Fashion-MNIST have "train" and "test".
+DATASET_SPLITS = {"digits": ("all", "train"), "mnist": ("train", "test"),
+                  "fashion-mnist": ("train", "test")}
 
 
 class LoadedDataset(tuple):
@@ -340,25 +693,42 @@ class LoadedDataset(tuple):
         return self
 
 
-def load_dataset(name="digits", *, split="train", data_dir=None, download=True, fallback=True):
+def load_dataset(name="digits", *, split=None, data_dir=None, download=True, fallback=True):
     """One entry point for the CLI and notebooks: "digits", "mnist" or "fashion-mnist".
 
-    Returns a LoadedDataset (unpacks as X, y). When MNIST / Fashion-MNIST cannot be found or
-    fetched and fallback=True, returns the bundled digits instead with .message saying why
-    (and a RuntimeWarning); with fallback=False the DatasetUnavailableError propagates.
-    Corrupt files are never papered over: DatasetError always propagates.
+    split      None (the default: "train" for MNIST / Fashion-MNIST, all 1,797 digits), or one
+               of DATASET_SPLITS[name]: "train" or "test" for MNIST / Fashion-MNIST; "all" or
+               "train" (the same 1,797 images) for the digits, which have no test split of
+               their own (split="test" is refused: the bundled file is a single set, hold out
+               a part with train_validation_split)
+    data_dir, download   as in load_idx_dataset (checked, and unused for the digits)
+    fallback   when MNIST / Fashion-MNIST cannot be found or fetched (DatasetUnavailableError:
+               missing files, every mirror failing for any reason), return the bundled digits
+               instead with .message saying why (and a RuntimeWarning); with fallback=False the
+               DatasetUnavailableError propagates.
+    Returns a LoadedDataset (unpacks as X, y). Corrupt files on disk are never papered over:
+    DatasetError always propagates.
     """
     if not isinstance(name, str) or name not in DATASET_NAMES:
         raise ValueError(f"name must be one of {list(DATASET_NAMES)}, got {name!r}")
+    if split is not None and (not isinstance(split, str) or split not in DATASET_SPLITS[name]):
+        extra = (" (the bundled digits are one set of 1,797 images, UCI's test set; use "
+                 "split='all' and hold out a part with train_validation_split)"
+                 if name == "digits" and split == "test" else "")
+        raise ValueError(f"split must be None or one of {list(DATASET_SPLITS[name])} for "
+                         f"{name!r}, got {split!r}{extra}")
+    if data_dir is not None:
+        data_home(data_dir)  # checked for every name
+    download = _check_bool(download, "download")
+    fallback = _check_bool(fallback, "fallback")
     if name != "digits":
         try:
-            X, y = load_idx_dataset(name, split, data_dir=data_dir, download=download)
-            return LoadedDataset(X, y, name, IMAGE_SHAPE_28)
+            X, y = load_idx_dataset(name, split or "train", data_dir=data_dir, download=download)
+            return LoadedDataset(X, y, name, IDX_DATASETS[name]["image_shape"])
         except DatasetUnavailableError as exc:
             if not fallback:
                 raise
             message = (f"{name} is not available, falling back to the bundled 8x8 digits.\n{exc}")
-            import warnings
             warnings.warn(message, RuntimeWarning, stacklevel=2)
             X, y = load_digits()
             return LoadedDataset(X, y, "digits", DIGITS_SHAPE, message)
@@ -369,6 +739,10 @@ def load_dataset(name="digits", *, split="train", data_dir=None, download=True, 
 # ---- natural image patches ---------------------------------------------------------------
 
 PATCH_IMAGE = "grace_hopper.jpg"
+#: the most values (n * size**2) load_patches returns, e.g. 262,144 patches of 8x8 (UFLDL's
+#: exercise samples 10,000); sampling and normalizing them peaks at about 20 bytes a value
+#: (float64 while normalizing), 340 MB at the ceiling
+MAX_PATCH_VALUES = 2**24
 
 
 def load_photograph(name=PATCH_IMAGE):
@@ -377,17 +751,29 @@ def load_photograph(name=PATCH_IMAGE):
     The default is the portrait of Grace Hopper (600 x 512) that ships with matplotlib; colour is
     converted to luminance with the ITU-R BT.601 weights 0.299 R + 0.587 G + 0.114 B.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the file name of an image in matplotlib's sample data "
+                        f"(e.g. {PATCH_IMAGE!r}), got {type(name).__name__} {name!r}")
     import matplotlib.cbook as cbook
     import matplotlib.image as mimage
-    path = cbook.get_sample_data(name, asfileobj=False) if isinstance(name, str) else None
+    path = cbook.get_sample_data(name, asfileobj=False) if name and "\0" not in name else None
     if path is None or not os.path.isfile(path):
         raise ValueError(f"name must be an image in matplotlib's sample data (e.g. "
                          f"{PATCH_IMAGE!r}), got {name!r}")
-    img = np.asarray(mimage.imread(path), dtype=np.float64)
-    if img.dtype.kind == "f" and img.max() > 1:
+    try:
+        raw = mimage.imread(path)
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL: not an image, truncated file
+        raise ValueError(f"name {name!r}: {path} cannot be read as an image ({exc})") from None
+    if raw.dtype.kind not in "uif" or raw.ndim not in (2, 3) or min(raw.shape[:2]) == 0:
+        raise ValueError(f"name {name!r}: {path} is not a grayscale or colour image "
+                         f"(dtype {raw.dtype}, shape {raw.shape})")
+    img = raw.astype(np.float64)
+    if raw.dtype.kind in "ui":
+        img /= np.iinfo(raw.dtype).max
+    elif img.max() > 1:
         img = img / 255.0
     if img.ndim == 3:
-        img = img[..., :3] @ np.array([0.299, 0.587, 0.114])
+        img = img[..., :3] @ np.array([0.299, 0.587, 0.114]) if img.shape[2] >= 3 else img[..., 0]
     return img
 
 
@@ -403,20 +789,30 @@ def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, 
     normalize  UFLDL's patch normalization (preprocessing.normalize_patches): subtract each patch's
                mean, clip to +/- 3 standard deviations, rescale to [0.1, 0.9]
     rng        int seed or np.random.Generator for the patch positions
+    n * size**2 may be at most MAX_PATCH_VALUES (2**24, e.g. 262,144 patches of 8x8).
     """
     n = check_positive_int(n, "n")
     size = check_positive_int(size, "size")
-    img = load_photograph(image)
+    if n * size * size > MAX_PATCH_VALUES:
+        raise ValueError(f"n * size**2 must be at most {MAX_PATCH_VALUES:,} (MAX_PATCH_VALUES), "
+                         f"got n={n}, size={size}: {n * size * size:,} values")
     downsample = check_positive_int(downsample, "downsample")
+    whiten = _check_bool(whiten, "whiten")
+    normalize = _check_bool(normalize, "normalize")
+    rng = as_generator(rng)
+    img = load_photograph(image)
+    if downsample > min(img.shape):
+        raise ValueError(f"downsample must be at most the image's smaller side {min(img.shape)}, "
+                         f"got {downsample}")
     if downsample > 1:
         H, W = (s - s % downsample for s in img.shape)
         img = img[:H, :W].reshape(H // downsample, downsample, W // downsample, downsample)
         img = img.mean(axis=(1, 3))
     if size > min(img.shape):
-        raise ValueError(f"size must be at most the image's smaller side {min(img.shape)}, got {size}")
+        raise ValueError(f"size must be at most the image's smaller side {min(img.shape)}, "
+                         f"got {size}")
     if whiten:
         img = whiten_image(img)
-    rng = as_generator(rng)
     rows = rng.integers(0, img.shape[0] - size + 1, size=n)
     cols = rng.integers(0, img.shape[1] - size + 1, size=n)
     offsets = np.arange(size)

@@ -20,19 +20,27 @@ def normalize_patches(patches, *, n_std=3.0, low=0.1, high=0.9):
         p <- clip(p, -s, s) / s                   now in [-1, 1]
         p <- low + (high - low) (p + 1) / 2       now in [low, high] = [0.1, 0.9] by default
     Returns float32 (N, D). The [0.1, 0.9] range keeps targets away from the sigmoid's asymptotes.
+    Works in place on one float64 copy of patches (the argument is never written): about 12 bytes
+    a value besides the float32 result.
     """
-    P = check_array(patches, "patches", ndim=2).astype(np.float64)
     n_std = check_nonnegative_float(n_std, "n_std")
     if n_std == 0:
         raise ValueError("n_std must be > 0, got 0")
+    low = check_nonnegative_float(low, "low")
+    high = check_nonnegative_float(high, "high")
     if not (0 <= low < high <= 1):
         raise ValueError(f"low and high must satisfy 0 <= low < high <= 1, got {low}, {high}")
-    P = P - P.mean(axis=1, keepdims=True)
-    s = n_std * P.std()
+    P = check_array(patches, "patches", ndim=2).astype(np.float64)  # a copy, ours to overwrite
+    P -= P.mean(axis=1, keepdims=True)
+    flat = P.reshape(-1)
+    mean = flat.mean()  # 0 up to rounding, as each row's mean is
+    s = n_std * np.sqrt(max(float(flat @ flat) / flat.size - mean * mean, 0.0))  # n_std * std(P)
     if s == 0:
         raise ValueError("patches are constant after removing each patch's mean; nothing to scale")
-    P = np.clip(P, -s, s) / s
-    return (low + (high - low) * (P + 1) / 2).astype(np.float32)
+    np.clip(P, -s, s, out=P)
+    P *= (high - low) / (2 * s)  # low + (high - low) (p/s + 1) / 2
+    P += low + (high - low) / 2
+    return P.astype(np.float32)
 
 
 def whiten_image(image, *, f0=0.2):
@@ -49,14 +57,18 @@ def whiten_image(image, *, f0=0.2):
     the highest frequencies (noise, aliasing at the pixel grid). Returns float64 of the same shape,
     with zero mean and unit variance.
     """
-    img = np.asarray(image, dtype=np.float64)
-    if img.ndim != 2:
-        raise ValueError(f"image must be a 2-D grayscale array, got shape {img.shape}")
-    if not np.isfinite(img).all():
-        raise ValueError("image contains NaN or inf")
+    if isinstance(image, (str, bytes)) or image is None:
+        raise TypeError(f"image must be a 2-D grayscale array (H, W), got {type(image).__name__}")
+    try:
+        shape = np.shape(image)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"image must be a rectangular 2-D array (H, W): {exc}") from None
+    if len(shape) != 2:
+        raise ValueError(f"image must be a 2-D grayscale array (H, W), got shape {shape}")
+    img = check_array(image, "image", ndim=2, dtype=np.float64)  # real, finite, not empty
     f0 = check_nonnegative_float(f0, "f0")
     if f0 == 0:
-        raise ValueError("f0 must be > 0")
+        raise ValueError("f0 must be > 0, got 0")
     h, w = img.shape
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
@@ -75,6 +87,8 @@ class ZCAWhitening:
     Of all whitening matrices, ZCA's stays closest to the identity, so whitened patches still look
     like (edge-enhanced) images. epsilon regularizes the small eigenvalues (UFLDL uses 0.1 for
     raw-pixel patches; scale it with the data's variance). inverse_transform undoes it.
+    epsilon = 0 is accepted only when fit's covariance is of full rank (else it would divide by
+    zero, and fit raises ValueError).
     """
 
     def __init__(self, epsilon=1e-2):
@@ -86,11 +100,16 @@ class ZCAWhitening:
         X = check_array(X, "X", ndim=2).astype(np.float64)
         if len(X) < 2:
             raise ValueError(f"X must have at least 2 rows to estimate a covariance, got {len(X)}")
-        self.mean_ = X.mean(axis=0)
-        Xc = X - self.mean_
+        mean = X.mean(axis=0)
+        Xc = X - mean
         C = Xc.T @ Xc / len(X)
         lam, U = np.linalg.eigh(C)
         lam = np.maximum(lam, 0)
+        if self.epsilon == 0 and lam.min() <= lam.max() * len(lam) * np.finfo(np.float64).eps:
+            raise ValueError(f"X's covariance is singular (eigenvalues from {lam.min():.3g} to "
+                             f"{lam.max():.3g}) and epsilon=0 would divide by zero; use "
+                             f"epsilon > 0 (UFLDL uses 0.1 for raw pixels)")
+        self.mean_ = mean
         self.eigenvalues_ = lam[::-1]
         self.W_ = (U / np.sqrt(lam + self.epsilon)) @ U.T
         self.W_inv_ = (U * np.sqrt(lam + self.epsilon)) @ U.T

@@ -112,3 +112,88 @@ def test_load_patches_errors():
         load_patches(10, 700)
     with pytest.raises(TypeError, match="n must be a positive int"):
         load_patches(2.5)
+
+
+# ---- arguments are checked before any work -------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"n": 0}, ValueError, "n must be a positive int"),
+    ({"n": 10**6, "size": 5}, ValueError, "n * size**2 must be at most 16,777,216 "
+                                          "(MAX_PATCH_VALUES), got n=1000000, size=5"),
+    ({"size": 0}, ValueError, "size must be a positive int"),
+    ({"size": 8.0}, TypeError, "size must be a positive int"),
+    ({"downsample": 0}, ValueError, "downsample must be a positive int"),
+    ({"downsample": 1.5}, TypeError, "downsample must be a positive int"),
+    ({"whiten": "no"}, TypeError, "whiten must be True or False"),
+    ({"normalize": 1}, TypeError, "normalize must be True or False"),
+    ({"rng": "s"}, TypeError, "rng must be None"),
+    ({"rng": -3}, ValueError, "rng must be a non-negative int seed"),
+    ({"image": 3}, TypeError, "name must be the file name of an image"),
+])
+def test_load_patches_checks_every_argument_before_loading(kwargs, error, words, monkeypatch):
+    from numpyae.data import datasets as ds
+    if "image" not in kwargs:
+        monkeypatch.setattr(ds, "load_photograph", lambda *a: pytest.fail("work before checks"))
+    with pytest.raises(error) as info:
+        load_patches(**{"n": 10, **kwargs})
+    assert words in str(info.value)
+
+
+def test_load_patches_refuses_a_downsample_larger_than_the_photograph():
+    with pytest.raises(ValueError, match="downsample must be at most the image's smaller side 512"):
+        load_patches(10, 2, downsample=1000)
+
+
+def test_load_photograph_refuses_sample_data_that_is_not_an_image():
+    with pytest.raises(ValueError, match="cannot be read as an image|not a grayscale"):
+        load_photograph("data_x_x2_x3.csv")
+    with pytest.raises(ValueError, match="sample data"):
+        load_photograph("")
+
+
+@pytest.mark.parametrize("image, error, words", [
+    ("photo.png", TypeError, "image must be a 2-D grayscale array (H, W), got str"),
+    (None, TypeError, "image must be a 2-D grayscale array"),
+    ([[1.0, 2.0], [3.0]], ValueError, "image must be a rectangular 2-D array"),
+    (np.zeros(16), ValueError, "got shape (16,)"),
+    (np.zeros((4, 4), complex), TypeError, "image must hold real numbers"),
+    (np.array([[0.0, np.nan], [1.0, 1.0]]), ValueError, "image contains NaN or inf"),
+    (np.zeros((0, 4)), ValueError, "image must not be empty"),
+])
+def test_whiten_image_checks_the_image(image, error, words):
+    with pytest.raises(error) as info:
+        whiten_image(image)
+    assert words in str(info.value)
+    with pytest.raises(ValueError, match="f0 must be > 0, got 0"):
+        whiten_image(np.ones((4, 4)), f0=0)
+    with pytest.raises(TypeError, match="f0 must be a real number"):
+        whiten_image(np.ones((4, 4)), f0="0.2")
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"low": "0.1"}, TypeError, "low must be a real number"),
+    ({"low": -0.1}, ValueError, "low must be a finite number >= 0"),
+    ({"high": float("nan")}, ValueError, "high must be a finite number >= 0"),
+    ({"high": 1.5}, ValueError, "0 <= low < high <= 1"),
+    ({"n_std": "3"}, TypeError, "n_std must be a real number"),
+    ({"n_std": 0}, ValueError, "n_std must be > 0"),
+])
+def test_normalize_patches_checks_its_arguments(kwargs, error, words):
+    with pytest.raises(error) as info:
+        normalize_patches(np.random.default_rng(0).normal(size=(4, 9)), **kwargs)
+    assert words in str(info.value)
+
+
+def test_zca_with_epsilon_0_refuses_a_singular_covariance_instead_of_returning_nan():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    X[:, 2] = X[:, 0] + X[:, 1]  # rank 2
+    zca = ZCAWhitening(epsilon=0)
+    with pytest.raises(ValueError, match="covariance is singular .* use epsilon > 0"):
+        zca.fit(X)
+    assert zca.W_ is None and zca.mean_ is None  # nothing half-fitted
+    Z = ZCAWhitening(epsilon=1e-3).fit_transform(X)
+    assert np.isfinite(Z).all()
+    with pytest.raises(TypeError, match="epsilon must be a real number"):
+        ZCAWhitening(epsilon="0.1")
+    with pytest.raises(ValueError, match="X contains NaN"):
+        ZCAWhitening().fit(np.array([[1.0, np.nan], [2.0, 3.0]]))
