@@ -11,6 +11,14 @@ Dense layer applies it and its chain-rule step inside its own forward and backwa
 All are elementwise: shapes in = shapes out, dtype preserved. ``chain`` never writes into a, y
 or dy, and may return dy itself (identity), so a caller must not write into its result either;
 with out= it writes into that buffer.
+
+    f.kinks                       the points a = c where f is not smooth (a tuple, () if none)
+
+``kinks`` is for the gradient checker: a finite difference whose stencil has a pre-activation
+on both sides of such a point measures neither one-sided derivative, so that entry is "not
+comparable" (numpyae.teaching.gradcheck). A point counts as a kink when f, f' or f'' jumps
+there, since all three enter an objective: f in every loss, f' in the contractive penalty.
+Nothing reads ``kinks`` during training.
 """
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ import numpy as np
 class Activation:
     """Base class: an elementwise y = f(a) with f', f'' and the fused chain-rule step (module doc)."""
     name = "activation"
+    #: the points a = c where f, f' or f'' jumps (module doc); smooth activations have none
+    kinks = ()
 
     def __call__(self, a):
         """y = f(a), elementwise."""
@@ -132,6 +142,7 @@ class Tanh(Activation):
 class ReLU(Activation):
     """f(a) = max(a, 0),  f' = [a > 0],  f'' = 0 (everywhere but the kink at 0)."""
     name = "relu"
+    kinks = (0.0,)
 
     def __call__(self, a):
         return np.maximum(a, 0)
@@ -152,8 +163,9 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """f(a) = a if a > 0 else alpha*a,  f' = 1 or alpha,  f'' = 0."""
+    """f(a) = a if a > 0 else alpha*a,  f' = 1 or alpha,  f'' = 0 (a kink at 0)."""
     name = "leaky_relu"
+    kinks = (0.0,)
 
     def __init__(self, alpha=0.01):
         alpha = float(alpha)
@@ -178,8 +190,16 @@ class ELU(Activation):
     """f(a) = a if a > 0 else alpha*(exp(a) - 1)
     f'  = 1 if a > 0 else y + alpha          (= alpha*exp(a))
     f'' = 0 if a > 0 else y + alpha
+
+    a = 0 is a kink for the gradient checker (``kinks``). For alpha != 1, f' jumps from alpha to
+    1 there: a kink of f itself. For alpha = 1, f is C1, but f'' still jumps from 1 to 0, and:
+    - the contractive penalty is a function of f'(a), which then has a kink at 0;
+    - even the loss alone is measured only to O(h) by a stencil that straddles 0. The
+      fourth-order central difference of ELU at a = 0 is 1 - h/6, a relative error of 2e-5 at
+      h = 1e-4, far above the 1e-7 of a right gradient.
     """
     name = "elu"
+    kinks = (0.0,)
 
     def __init__(self, alpha=1.0):
         alpha = float(alpha)

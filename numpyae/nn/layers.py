@@ -9,6 +9,16 @@ The layer protocol (ARCHITECTURE.md):
 
 Batch is the first axis. backward follows the forward it belongs to. A layer never writes into
 an array it was given or has returned; arrays that never leave a method live in its Workspace.
+
+A layer with a piecewise part (a kink of its activation, a selection such as TopK's) also has,
+for the gradient checker only (nothing calls them in training):
+
+    layer.kink_state() -> {kink name: array}    which side of each kink every element lies on
+                                                after the last forward (relu: a > 0; TopK: its mask)
+    layer.kink_margin() -> {kink name: array}   |distance to that kink| per element, same names
+
+A finite difference during which some kink_state changes has crossed a kink: it measures
+neither one-sided derivative, and the checker reports that entry as not comparable.
 """
 from __future__ import annotations
 
@@ -69,6 +79,28 @@ def activation_chain(layer, dy):
     return layer.activation.chain(a, layer.y, dy, out=out)
 
 
+def _kink_name(activation, c):
+    return f"{activation.name} at a = {c:g}"
+
+
+def activation_kink_state(layer):
+    """For a Dense-like layer after forward: {"relu at a = 0": a > 0, ...}, one bool array
+    (B, n_out) per kink c of its activation (a > c); {} for a smooth activation or before any
+    forward. For the gradient checker only."""
+    act, a = layer.activation, getattr(layer, "a", None)
+    if a is None:
+        return {}
+    return {_kink_name(act, c): a > c for c in getattr(act, "kinks", ())}
+
+
+def activation_kink_margin(layer):
+    """|a - c| (B, n_out) per kink c of the layer's activation, named as activation_kink_state."""
+    act, a = layer.activation, getattr(layer, "a", None)
+    if a is None:
+        return {}
+    return {_kink_name(act, c): np.abs(a - c) for c in getattr(act, "kinks", ())}
+
+
 class Layer:
     """Base class. Subclasses override forward/backward and, if they own weights, named_parameters."""
 
@@ -126,7 +158,8 @@ class Dense(Layer):
         self.n_in = check_positive_int(n_in, "n_in")
         self.n_out = check_positive_int(n_out, "n_out")
         self.activation = get_activation(activation)
-        self.init = init or default_init_for(self.activation.name)
+        # None is the default; anything else (0, "") goes to initialize(), which names it
+        self.init = default_init_for(self.activation.name) if init is None else init
         dtype = check_dtype(dtype)
         self.W = Parameter(initialize(self.init, self.n_in, self.n_out, as_generator(rng), dtype))
         self.b = Parameter(np.zeros(self.n_out, dtype=dtype))
@@ -153,6 +186,15 @@ class Dense(Layer):
         self.W.grad += self.x.T @ g
         self.b.grad += batch_sum(self, g)
         return g @ self.W.value.T if input_grad else None
+
+    def kink_state(self):
+        """{"relu at a = 0": a > 0 (B, n_out)} for each kink of f after the last forward; {} for
+        a smooth f. For the gradient checker (module doc); never called in training."""
+        return activation_kink_state(self)
+
+    def kink_margin(self):
+        """{"relu at a = 0": |a| (B, n_out)}: each pre-activation's distance to each kink of f."""
+        return activation_kink_margin(self)
 
     def get_config(self, ctx):
         return {"n_in": self.n_in, "n_out": self.n_out,
@@ -211,6 +253,15 @@ class TiedDense(Layer):
         self.source.W.grad += da.T @ self.x
         self.b.grad += batch_sum(self, da)
         return da @ self.source.W.value if input_grad else None
+
+    def kink_state(self):
+        """{"relu at a = 0": a > 0 (B, n_in_s)} for each kink of f after the last forward; {}
+        for a smooth f. For the gradient checker (module doc); never called in training."""
+        return activation_kink_state(self)
+
+    def kink_margin(self):
+        """{"relu at a = 0": |a| (B, n_in_s)}: each pre-activation's distance to each kink of f."""
+        return activation_kink_margin(self)
 
     def get_config(self, ctx):
         return {"source": ctx.serialize(self.source), "activation": self.activation.get_config()}
@@ -326,13 +377,16 @@ class TopK(Layer):
     Backward, given dy (B, n): for a fixed support the map is linear and diagonal, so
         dz = dy * m        (B, n)
     i.e. the gradient flows only through the kept units. The support changes (a kink) where the
-    k-th and (k+1)-th largest entries of a row tie: gradient checks must keep that gap > 2h.
+    k-th and (k+1)-th largest entries of a row tie. The gradient checker sees it through
+    kink_state() (the mask) and kink_margin() (how far each entry is from changing the support)
+    and reports a finite difference that changes the support as not comparable.
     Ties are broken by np.argpartition; exactly k entries are kept per row.
     """
 
     def __init__(self, k):
         self.k = check_positive_int(k, "k")
         self.mask = None
+        self._z = None
 
     def forward(self, x, *, training=True):
         if x.ndim != 2:
@@ -344,10 +398,32 @@ class TopK(Layer):
         mask = np.zeros(x.shape, dtype=bool)
         np.put_along_axis(mask, idx, True, axis=1)
         self.mask = mask
+        self._z = x                    # a reference, no copy: kink_margin reads it
         return np.where(mask, x, x.dtype.type(0))
 
     def backward(self, dy, *, input_grad=True):
         return np.where(self.mask, dy, dy.dtype.type(0)) if input_grad else None
+
+    def _kink_name(self):
+        return f"top-{self.k} selection"
+
+    def kink_state(self):
+        """{"top-k selection": m (B, n) bool}, the kept set of the last forward ({} before any).
+        For the gradient checker (module doc); never called in training."""
+        return {} if self.mask is None else {self._kink_name(): self.mask}
+
+    def kink_margin(self):
+        """How far each z_bj is from changing its row's kept set, (B, n):
+            kept:     z_bj - z_b(k+1)      (the largest dropped entry of row b)
+            dropped:  z_b(k) - z_bj        (the smallest kept entry of row b)
+        The row's smallest margin is the gap z_b(k) - z_b(k+1); inf when k = n (nothing dropped)."""
+        z, m = getattr(self, "_z", None), self.mask
+        if z is None or m is None:
+            return {}
+        z = np.asarray(z, dtype=np.float64)
+        smallest_kept = np.where(m, z, np.inf).min(axis=1, keepdims=True)
+        largest_dropped = np.where(m, -np.inf, z).max(axis=1, keepdims=True)
+        return {self._kink_name(): np.where(m, z - largest_dropped, smallest_kept - z)}
 
     def get_config(self, ctx):
         return {"k": self.k}

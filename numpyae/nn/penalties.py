@@ -82,8 +82,9 @@ class L1Activity(Penalty):
     """L1 penalty on the code:  P = beta * (1/B) sum_b ||h_b||_1 = beta/B sum_bj |h_bj|.
 
         dP/dh = beta/B * sign(h)        (B, k)
-    (sign(0) = 0: a relu code unit that is off stays off without a push either way; the kink at
-    h = 0 is where a gradient check must not sit.)
+    (sign(0) = 0: a relu code unit that is off stays off without a push either way. A finite
+    difference that moves some h_bj across 0 crosses the kink of |h|; kink_state() lets the
+    gradient checker report that entry as not comparable.)
     """
     name = "l1_activity"
 
@@ -98,6 +99,15 @@ class L1Activity(Penalty):
     def backward(self):
         h = self.h
         return np.sign(h) * h.dtype.type(self.beta / h.shape[0]), None
+
+    def kink_state(self):
+        """{"|h| at h = 0": sign(h) (B, k)} after the last forward: which side of the kink of |h|
+        each code entry lies on ({} before any). For the gradient checker; not used in training."""
+        return {} if self.h is None else {"|h| at h = 0": np.sign(self.h)}
+
+    def kink_margin(self):
+        """{"|h| at h = 0": |h| (B, k)}: each code entry's distance to the kink."""
+        return {} if self.h is None else {"|h| at h = 0": np.abs(self.h)}
 
     def get_config(self, ctx):
         return {"beta": self.beta}
@@ -126,8 +136,9 @@ class KLSparsity(Penalty):
 
     Requirements: the code must lie in (0, 1) (a sigmoid code layer); bind() and forward() refuse
     anything else. rho_hat is clipped to [eps, 1 - eps] so the value stays finite; where the clip
-    is active the penalty is constant in h and its gradient is 0 (use a batch on which no unit is
-    saturated for gradient checks).
+    is active the penalty is constant in h and its gradient is 0. The clip's bounds are kinks:
+    kink_state() tells the gradient checker which units are clipped, so a finite difference that
+    moves rho_hat across eps or 1 - eps is reported as not comparable.
     """
     name = "kl_sparsity"
 
@@ -166,6 +177,26 @@ class KLSparsity(Penalty):
         dh = np.broadcast_to((dq / h.shape[0]).astype(h.dtype, copy=False), h.shape)
         return dh, None
 
+    def kink_state(self):
+        """{"clip of rho_hat to [eps, 1 - eps]": (below eps, above 1 - eps) per unit, (2, k)
+        bool} after the last forward ({} before any): the clip's two kinks.
+        For the gradient checker; not used in training."""
+        if self.h is None:
+            return {}
+        raw = self._raw_rho_hat()
+        return {"clip of rho_hat to [eps, 1 - eps]": np.stack([raw < self.eps, raw > 1 - self.eps])}
+
+    def kink_margin(self):
+        """Each unit's distance of rho_hat to its nearer clip bound, (2, k) like kink_state."""
+        if self.h is None:
+            return {}
+        raw = self._raw_rho_hat()
+        d = np.minimum(np.abs(raw - self.eps), np.abs(raw - (1 - self.eps)))
+        return {"clip of rho_hat to [eps, 1 - eps]": np.stack([d, d])}
+
+    def _raw_rho_hat(self):
+        return np.asarray(self.h, dtype=np.float64).sum(axis=0) / len(self.h)
+
     def get_config(self, ctx):
         return {"rho": self.rho, "beta": self.beta, "eps": self.eps}
 
@@ -198,6 +229,11 @@ class Contractive(Penalty):
     so the penalty composes with the layers below the code layer.
 
     relu: f' = [a > 0], f'' = 0, so P = lam * mean_b sum_{j active} s_j and da = 0 (a kink at a = 0).
+
+    Kinks: P is a function of f'(a), so it is non-smooth wherever f' or f'' jumps. Those points
+    are the code layer's activation ``kinks`` (relu, leaky relu and ELU at a = 0: for ELU, f' is
+    C0 only at 0); the code layer's own kink_state() already reports a finite difference across
+    them, so the penalty adds no kink_state of its own.
     """
     name = "contractive"
 

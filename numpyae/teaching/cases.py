@@ -1,17 +1,23 @@
 """The built-in models, each as a small instance on random data, for `python -m numpyae gradcheck`.
 
 Every entry is name -> build(rng) returning (model, X, y). Models are tiny so that an
-entry-by-entry finite-difference check takes well under a second. The models use smooth
-activations, and the k-sparse case draws inputs away from TopK's switch points (topk_inputs), so
-no finite difference crosses a kink.
+entry-by-entry finite-difference check takes well under a second. Most models use smooth
+activations; the relu and leaky relu cases have kinks, and the k-sparse case draws inputs away
+from TopK's switch points (topk_inputs). A finite difference that does cross a kink is not an
+error: the checker reports it apart as not comparable (the "kinks" column of run_all).
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from ..core.checks import check_nonnegative_float
 from ..models import (AAEPhase, ContractiveAutoencoder, DenoisingAutoencoder, KLTerm,
                       KSparseAutoencoder, L1SparseAutoencoder, SparseAutoencoder, mlp_aae,
                       mlp_autoencoder, mlp_classifier, mlp_cvae, mlp_vae, stack_autoencoders)
+from ..models.conv import ConvDenoisingAutoencoder, conv_autoencoder, conv_vae
+from ..nn.conv import MaxPool2D, im2col
 from ..nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
 from .gradcheck import check_model
 
@@ -35,6 +41,19 @@ def unit_inputs(rng, n=5, d=6):
 @case("autoencoder (tanh, bce)")
 def _vanilla_bce(rng):
     model = mlp_autoencoder([6, 4, 3], activation="tanh", loss="bce", rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("autoencoder (relu, bce)")
+def _relu(rng):
+    model = mlp_autoencoder([6, 5, 3], activation="relu", loss="bce", rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng), None
+
+
+@case("autoencoder (leaky relu, mse)")
+def _leaky_relu(rng):
+    model = mlp_autoencoder([6, 5, 3], activation="leaky_relu", code_activation="leaky_relu",
+                            loss="mse", rng=rng, dtype=np.float64)
     return model, unit_inputs(rng), None
 
 
@@ -162,19 +181,46 @@ def _classifier(rng):
 
 
 def run_all(tol=1e-6, rng=0, out=print):
-    """Check every case; print one row per model and parameter. Returns True if all pass."""
-    ok = True
-    out(f"{'model':36s} {'parameter':22s} {'max rel err':>12s}")
+    """Check every case; print one row per model and parameter. Returns True if all pass.
+
+    Columns: the case, the parameter, the max relative error over the comparable entries, and
+    "kinks": how many entries were not comparable because their finite difference crosses a
+    kink (never a failure; numpyae.teaching.gradcheck). Names are padded to the longest one.
+    """
+    tol = check_nonnegative_float(tol, "tol")
+    rng = check_nonnegative_int(rng, "rng")
+    if not callable(out):
+        raise TypeError(f"out must be a function that prints a line, got {type(out).__name__}")
+    results = []
     for name, build in GRADCHECK_CASES.items():
         model, X, y = build(np.random.default_rng(rng))
-        report = check_model(model, X, y)
+        results.append((name, check_model(model, X, y)))
+    w_case = max([len("model")] + [len(name) for name, _ in results])
+    w_param = max([len("parameter")] + [len(r.name) for _, rep in results for r in rep.rows])
+    out(f"{'model':{w_case}s}  {'parameter':{w_param}s}  {'max rel err':>12s}  {'kinks':>9s}")
+    ok, notes = True, []
+    for name, report in results:
         for row in report.rows:
             flag = "" if row.max_error <= tol else "  FAIL"
             ok = ok and row.max_error <= tol
-            out(f"{name:36s} {row.name:22s} {row.max_error:12.2e}{flag}")
+            kinks = f"{row.n_kink}/{row.n_entries}" if row.n_kink else "0"
+            out(f"{name:{w_case}s}  {row.name:{w_param}s}  {row.max_error:12.2e}  "
+                f"{kinks:>9s}{flag}")
+        notes += [f"{name}: {note}" for note in report.kink_notes]
+    for note in notes:
+        out(note)
     out("all gradients agree with finite differences" if ok
         else f"some gradients exceed the tolerance {tol:g}")
     return ok
+
+
+def check_nonnegative_int(value, name):
+    """value as an int >= 0 (a seed), or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 0, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value}")
+    return int(value)
 
 
 # ---- generative models (VAE, CVAE, AAE): smooth activations, eps/prior samples held fixed ----
@@ -229,3 +275,63 @@ def _aae_phase(phase, prior):
 for _phase in ("reconstruction", "discriminator", "generator"):
     case(f"aae {_phase} phase (mixture)")(_aae_phase(_phase, "mixture"))
 case("aae discriminator phase (gaussian)")(_aae_phase("discriminator", "gaussian"))
+
+
+# ---- convolutional models (numpyae.models.conv) --------------------------------------------
+
+def pool_gap(encoder, X):
+    """The smallest gap between the largest and the second-largest entry of any max-pool window
+    of the encoder on X (inf without max pooling)."""
+    gaps, x = [np.inf], X
+    for layer in encoder.layers:
+        if isinstance(layer, MaxPool2D):
+            cols = im2col(x, layer.pool_size, layer.stride)
+            w = np.sort(cols.reshape(cols.shape[:3] + (-1, cols.shape[-1])), axis=3)
+            gaps.append(float((w[:, :, :, -1] - w[:, :, :, -2]).min()))
+        x = layer.forward(x, training=False)
+    return min(gaps)
+
+
+def pool_apart_inputs(model, rng, n=3, gap=1e-3):
+    """unit_inputs for which every max-pool window's maximum leads by more than `gap`: a step
+    of the finite differences (<= 2e-4 on one weight) then never swaps a window's maximum."""
+    for _ in range(100):
+        X = unit_inputs(rng, n=n, d=model.input_dim)
+        if pool_gap(model.encoder, X) > gap:
+            return X
+    raise RuntimeError("no inputs with max-pool windows apart in 100 draws")
+
+
+@case("conv autoencoder (tanh, bce)")
+def _conv_autoencoder(rng):
+    model = conv_autoencoder((6, 6), (2, 3), 2, activation="tanh", rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng, n=3, d=36), None
+
+
+@case("conv autoencoder (2 channels, odd sizes)")
+def _conv_autoencoder_odd(rng):
+    model = conv_autoencoder((5, 3), (2,), 2, in_channels=2, kernel_size=(3, 2), stride=(2, 1),
+                             padding=(1, 0), activation="softplus", rng=rng, dtype=np.float64)
+    return model, unit_inputs(rng, n=2, d=30), None
+
+
+@case("conv autoencoder (maxpool, mse)")
+def _conv_autoencoder_maxpool(rng):
+    model = conv_autoencoder((4, 4), (2, 2), 2, downsample="maxpool", activation="tanh",
+                             loss="mse", rng=rng, dtype=np.float64)
+    return model, pool_apart_inputs(model, rng), None
+
+
+@case("conv denoising (masking noise)")
+def _conv_denoising(rng):
+    model = ConvDenoisingAutoencoder((6, 6), (2, 3), 2, noise="masking", level=0.3,
+                                     activation="tanh", rng=int(rng.integers(2**31)),
+                                     dtype=np.float64)
+    return model, unit_inputs(rng, n=3, d=36), None
+
+
+@case("conv VAE (bernoulli)")
+def _conv_vae(rng):
+    model = conv_vae((6, 6), (2, 3), 2, activation="tanh", rng=int(rng.integers(2**31)),
+                     dtype=np.float64)
+    return model, unit_inputs(rng, n=3, d=36), None

@@ -42,13 +42,14 @@ import re
 
 import numpy as np
 
+from ..core.checks import check_dtype
 from ..core.random import as_generator
 from ..models.base import Model
-from ..nn.layers import Layer
-from ..nn.parameter import Parameter
+from ..nn.layers import Layer, input_dim
 from .cases import GRADCHECK_CASES
-from .gradcheck import (FrozenRandomness, float64_copy, numerical_gradient, relative_error,
-                        resolvable_floor)
+from .gradcheck import (COLORS, FrozenRandomness, check_data, check_labels_arg, check_layer_arg,
+                        check_model_arg, check_order, check_step, float64_copy, kink_watch,
+                        make_row, numerical_gradient, verdict, walk)
 
 __all__ = ["Trace", "Step", "trace_backprop", "traceable_models", "build_traceable"]
 
@@ -66,52 +67,15 @@ def _is_traceable(obj):
     return has_forward and (callable(getattr(obj, "backward", None)) or isinstance(obj, Layer))
 
 
-_SKIP = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), Parameter,
-         np.random.Generator, np.random.BitGenerator)
-
-
-def _members(obj):
-    """(name, value) pairs of obj, children first in the order the object declares them."""
-    items = []
-    if hasattr(obj, "named_children") and callable(obj.named_children):
-        try:
-            items.extend(obj.named_children())
-        except NotImplementedError:
-            pass
-    layers = getattr(obj, "layers", None)
-    if isinstance(layers, (list, tuple)):
-        items.extend((str(i), layer) for i, layer in enumerate(layers))
-    if isinstance(obj, dict):
-        items.extend((str(k), v) for k, v in obj.items())
-    elif isinstance(obj, (list, tuple)):
-        items.extend((str(i), v) for i, v in enumerate(obj))
-    elif hasattr(obj, "__dict__"):
-        items.extend((k, v) for k, v in vars(obj).items() if k != "layers")
-    return items
-
-
 def discover(root):
     """[(dotted name, object)] for every object reachable from root with forward and backward.
 
     Names follow the model's own naming (named_children, Sequential indices, attributes), so a
     model's first encoder layer is "encoder.0" and its loss "loss". Each object appears once,
     under the first name it is reached by. root itself is included (named "") if traceable.
+    (The walk is numpyae.teaching.gradcheck.walk, which the kink watch uses as well.)
     """
-    found, seen = [], set()
-
-    def visit(obj, name):
-        if isinstance(obj, _SKIP) or id(obj) in seen or isinstance(obj, type):
-            return
-        if callable(obj) and not hasattr(obj, "__dict__"):
-            return  # builtins, bound methods
-        seen.add(id(obj))
-        if _is_traceable(obj):
-            found.append((name, obj))
-        for key, value in _members(obj):
-            visit(value, f"{name}.{key}" if name else key)
-
-    visit(root, "")
-    return found
+    return [(name, obj) for name, obj in walk(root) if _is_traceable(obj)]
 
 
 # ---- formulas ---------------------------------------------------------------------------
@@ -228,26 +192,33 @@ class _Call:
 
 
 class GradientCheck:
-    """One quantity of a step: the analytic gradient beside the numeric one."""
-    __slots__ = ("name", "analytic", "numeric", "max_error", "note")
+    """One quantity of a step: the analytic gradient beside the numeric one.
 
-    def __init__(self, name, analytic, numeric=None, note="", noise=None):
+    max_error is over the comparable entries (None if nothing was compared); n_kink counts the
+    entries whose stencil crosses a kink (not comparable, never an error) and kink_note names
+    the kink, as in numpyae.teaching.gradcheck's reports."""
+    __slots__ = ("name", "analytic", "numeric", "max_error", "note", "n_kink", "kink_note")
+
+    def __init__(self, name, analytic, numeric=None, note="", noise=None, watch=None):
         """noise: the finite differences' round-off per entry (numerical_gradient(...,
         return_noise=True)); entries too small to resolve are measured against that floor,
-        as numpyae.teaching.gradcheck does."""
+        as numpyae.teaching.gradcheck does. watch: the KinkWatch of that numerical_gradient."""
         self.name, self.analytic, self.numeric, self.note = name, analytic, numeric, note
+        self.max_error, self.n_kink, self.kink_note = None, 0, ""
         if numeric is not None and np.size(analytic):
-            floor = np.finfo(np.float64).tiny if noise is None else \
-                np.maximum(np.finfo(np.float64).tiny, resolvable_floor(noise))
-            self.max_error = float(relative_error(analytic, numeric, floor).max())
-        else:
-            self.max_error = None
+            row = make_row(name, analytic, numeric, 0.0 if noise is None else noise, watch)
+            self.n_kink, self.kink_note = row.n_kink, row.kink_note
+            if row.index is not None:          # some entry was comparable
+                self.max_error = row.max_error
 
     def __str__(self):
         if self.numeric is None:
             return f"{self.name}: {self.note or 'not checked'}"
-        return (f"d{self.name}: analytic {_preview(self.analytic)}  numeric {_preview(self.numeric)}"
-                f"  max rel err {self.max_error:.1e}")
+        err = "not comparable" if self.max_error is None else f"{self.max_error:.1e}"
+        text = (f"d{self.name}: analytic {_preview(self.analytic)}  numeric "
+                f"{_preview(self.numeric)}  max rel err {err}")
+        indent = "\n" + " " * 11        # under the text after Step.__str__'s "     check "
+        return text + (indent + self.kink_note.replace("\n", indent) if self.kink_note else "")
 
 
 class Step:
@@ -293,6 +264,8 @@ class Step:
         Empty for forward steps. Computed once, then cached (recomputed if h/order differ from
         the defaults, i.e. when given explicitly).
         """
+        order = check_order(order)
+        h = None if h is None else check_step(h, order)
         if self.phase != "backward":
             return []
         if self._checks is not None and h is None and order == 4:
@@ -329,23 +302,26 @@ class Step:
             return float(total)
 
         checks = []
+        # the kinks of this step's object (a relu layer's a > 0, TopK's mask, |h| of the L1
+        # penalty): entries whose stencil crosses one are not comparable (gradcheck module doc)
+        watch = kink_watch(obj, self.name or "(model)")
         try:
             owned = {id(p): p for _, p in getattr(obj, "named_parameters", lambda: [])()}
             for key, analytic in self.grads.items():
                 p = self._params[key]
                 numeric, noise = numerical_gradient(local_objective, p.value, h, order,
-                                                    return_noise=True)
+                                                    return_noise=True, watch=watch)
                 checks.append(GradientCheck(self.grad_label(key)[1:], analytic, numeric,
                                             "" if id(p) in owned else "parameter not owned by this step",
-                                            noise=noise))
+                                            noise=noise, watch=watch))
             float_args = [i for i, a in enumerate(args) if _is_float_array(a)]
             for (label, analytic), i in zip(self.outputs, float_args):
                 if not _is_float_array(analytic):
                     continue
                 numeric, noise = numerical_gradient(local_objective, args[i], h, order,
-                                                    return_noise=True)
+                                                    return_noise=True, watch=watch)
                 checks.append(GradientCheck(label[1:] if label.startswith("d") else label,
-                                            analytic, numeric, noise=noise))
+                                            analytic, numeric, noise=noise, watch=watch))
         except Exception as exc:  # an object whose forward cannot be replayed on its own
             checks.append(GradientCheck("step", np.zeros(0), note=f"not checked: {type(exc).__name__}: {exc}"))
         fwd._frozen.restore()
@@ -388,16 +364,25 @@ class Step:
         if with_check and self.phase == "backward":
             rows = []
             for c in self.gradient_check():
-                if c.max_error is None:
+                if c.numeric is None:
                     rows.append(esc(str(c)))
-                else:
-                    color = "#1a7f37" if c.max_error <= 1e-7 else ("#9a6700" if c.max_error <= 1e-4 else "#cf222e")
-                    rows.append(f'd{esc(c.name)}: <span style="color:{color}">{c.max_error:.1e}</span>'
-                                f'<br><small>analytic {esc(_preview(c.analytic))}<br>'
-                                f'numeric {esc(_preview(c.numeric))}</small>')
+                    continue
+                # a badge with its own background and text colour: readable on any theme
+                kind = "kink" if c.max_error is None else verdict(c.max_error)
+                bg, fg = COLORS[kind]
+                err = "not comparable" if c.max_error is None else f"{c.max_error:.1e}"
+                note = (f'<br><small style="background:{COLORS["kink"][0]};color:'
+                        f'{COLORS["kink"][1]}">{esc(c.kink_note).replace(chr(10), "<br>")}</small>'
+                        if c.kink_note else "")
+                rows.append(f'd{esc(c.name)}: <span style="background:{bg};color:{fg};'
+                            f'padding:0 0.3em">{err}</span>'
+                            f'<br><small>analytic {esc(_preview(c.analytic))}<br>'
+                            f'numeric {esc(_preview(c.numeric))}</small>{note}')
             check = "<br>".join(rows)
         return [str(self.index), self.phase, esc(self.name or "(model)") + "<br><small>" + esc(self.title) + "</small>",
-                f'<pre style="margin:0;font-size:85%">{esc(self.formula)}</pre>', ins, outs,
+                # long formula lines wrap, so the table fits a notebook's width
+                f'<pre style="margin:0;font-size:85%;white-space:pre-wrap;word-break:break-word;'
+                f'max-width:36em">{esc(self.formula)}</pre>', ins, outs,
                 cached, grads, check]
 
     def _repr_html_(self):
@@ -480,10 +465,20 @@ class Trace:
                          f"(e.g. a penalty written inside the model's loss_and_grad)")
         worst = self.check()
         if worst is not None:
-            verdict = "agrees" if worst <= 1e-7 else "DISAGREES"
+            word = "agrees" if worst <= 1e-7 else "DISAGREES"
             lines.append(f"largest relative error of any step against finite differences: "
-                         f"{worst:.1e} ({verdict})")
+                         f"{worst:.1e} ({word})")
+        n_kink = self.n_kink()
+        if n_kink:
+            lines.append(f"{n_kink} gradient entries not comparable: their finite difference "
+                         f"crosses a kink (relu at 0, a TopK tie, ...; see the steps). Not an "
+                         f"error: the verdict rests on the other entries.")
         return "\n".join(lines)
+
+    def n_kink(self):
+        """The number of gradient entries, over all backward steps, whose finite difference
+        crosses a kink (not comparable; see GradientCheck)."""
+        return sum(c.n_kink for s in self.backward_steps for c in s.gradient_check())
 
     def __str__(self):
         parts = [self.title, "=" * len(self.title)]
@@ -612,15 +607,33 @@ def trace_backprop(model, X, y=None, *, copy=True, dtype=np.float64, rng=0, chec
     copy    trace a deep copy cast to ``dtype`` (float64 by default, so each step's analytic
             gradient can be compared with finite differences); the given model is untouched
     check   run every step's gradient check now (otherwise it runs when a step is displayed)
-    Returns a Trace.
+    Returns a Trace. The arguments are checked first: X real, finite, non-empty, with the
+    model's feature count; y only for a model that trains on labels.
     """
     is_model = isinstance(model, Model)
-    if not is_model and not _is_traceable(model):
-        raise TypeError(f"model must be a numpyae Model or a Layer with forward/backward, "
-                        f"got {type(model).__name__}")
+    if is_model:
+        check_model_arg(model)
+    elif isinstance(model, Layer):
+        check_layer_arg(model, "model")
+    else:
+        raise TypeError(f"model must be a numpyae Model or Layer, got {type(model).__name__}")
+    for flag, value in (("copy", copy), ("check", check)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    dtype = check_dtype(dtype)
+    rng = as_generator(rng)
+    X = check_data(X, "X", model.input_dim if is_model else input_dim(model),
+                   ndim=2 if is_model else None)
+    if is_model:
+        y = check_labels_arg(model, y, len(X))
+    elif y is not None:
+        raise ValueError(f"y must be None when tracing a layer, got {type(y).__name__}")
     if copy:
         model = _cast_copy(model, dtype, is_model)
-    X = np.array(X, dtype=dtype if copy else None)
+    else:                        # the pass runs in the model's own dtype
+        params = model.parameters()
+        dtype = params[0].value.dtype.type if params else dtype
+    X = X.astype(dtype, copy=False)
     params = _model_params(model)
     rec, targets, terms = _record_pass(model, X, y, params, is_model, rng)
     steps = _build_steps(rec, targets, params)

@@ -117,3 +117,25 @@ def test_chain_is_dy_times_the_derivative_and_leaves_its_inputs_alone(name, use_
         np.testing.assert_array_equal(before, after)
     if use_out and name != "identity":   # identity returns dy itself (module doc)
         assert da is out
+
+
+# ---- kinks: where finite differences are not comparable ----------------------------------------
+
+def test_piecewise_activations_declare_their_kink_and_smooth_ones_none():
+    for name in PIECEWISE:
+        assert get_activation(name).kinks == (0.0,), name
+    for name in SMOOTH:
+        assert get_activation(name).kinks == (), name
+
+
+@pytest.mark.parametrize("name", PIECEWISE)
+def test_a_stencil_across_the_declared_kink_really_is_off(name):
+    """Why each declared kink matters: at a = 0 the fourth-order stencil of sum(f(a)) misses
+    the one-sided derivatives by far more than 1e-7 (ELU, C1 at alpha = 1: by h/6 = 1.7e-5)."""
+    from numpyae.teaching.gradcheck import numerical_gradient
+    f = get_activation(name)
+    a = np.zeros(1)
+    g = numerical_gradient(lambda: float(np.sum(f(a))), a)
+    right = float(f.derivative(np.array([1e-9]), f(np.array([1e-9])))[0])
+    left = float(f.derivative(np.array([-1e-9]), f(np.array([-1e-9])))[0])
+    assert min(abs(g[0] - right), abs(g[0] - left)) > 1e-6

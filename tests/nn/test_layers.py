@@ -249,3 +249,56 @@ def test_topk_keeps_exactly_k_largest():
     assert np.array_equal(layer.backward(dy), np.where(y != 0, dy, 0))
     with pytest.raises(ValueError, match="k must be <="):
         TopK(13).forward(x)
+
+
+# ---- kink_state / kink_margin: for the gradient checker only -----------------------------------
+
+def test_dense_and_tied_dense_kink_state_is_the_side_of_the_activations_kink():
+    layer = Dense(3, 2, "relu", rng=0, dtype=np.float64)
+    assert layer.kink_state() == {} and layer.kink_margin() == {}          # before any forward
+    x = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]])
+    layer.forward(x)
+    state, margin = layer.kink_state(), layer.kink_margin()
+    assert list(state) == ["relu at a = 0"] == list(margin)
+    np.testing.assert_array_equal(state["relu at a = 0"], layer.a > 0)
+    np.testing.assert_array_equal(margin["relu at a = 0"], np.abs(layer.a))
+    tied = TiedDense(layer, "leaky_relu")
+    tied.forward(layer.y)
+    assert list(tied.kink_state()) == ["leaky_relu at a = 0"]
+    smooth = Dense(3, 2, "sigmoid", rng=0)
+    smooth.forward(x.astype(np.float32))
+    assert smooth.kink_state() == {} and smooth.kink_margin() == {}
+
+
+def test_topk_kink_state_is_its_mask_and_the_margin_its_distance_to_a_switch():
+    layer = TopK(2)
+    assert layer.kink_state() == {} and layer.kink_margin() == {}
+    x = np.array([[0.9, -0.2, 0.5, 0.1], [0.3, 0.3, 0.8, -1.0]])
+    layer.forward(x)
+    np.testing.assert_array_equal(layer.kink_state()["top-2 selection"], layer.mask)
+    margin = layer.kink_margin()["top-2 selection"]
+    # row 0 keeps 0.9, 0.5; the largest dropped is 0.1, the smallest kept 0.5
+    np.testing.assert_allclose(margin[0], [0.8, 0.7, 0.4, 0.4])
+    assert margin[1].min() == 0.0                            # a tie for the 2nd place
+    keep_all = TopK(4)                                       # nothing dropped: no switch
+    keep_all.forward(x)
+    assert np.all(np.isinf(keep_all.kink_margin()["top-4 selection"]))
+
+
+@settings(max_examples=30)
+@given(data=st.data(), batch=st.integers(1, 4), seed=st.integers(0, 2**16),
+       act=st.sampled_from(["relu", "leaky_relu", "elu"]))
+def test_dense_piecewise_gradients_never_fail_even_at_the_kink(data, batch, seed, act):
+    """Any input, exact zeros included (a = b = 0 on the kink): entries whose stencil crosses
+    the kink are not comparable, every other one agrees to 1e-7."""
+    layer = Dense(3, 4, act, rng=seed, dtype=np.float64)
+    x = data.draw(arrays((batch, 3), -2, 2))
+    report = check_layer(layer, x, rng=seed)
+    assert report.passed(), str(report)
+
+
+@pytest.mark.parametrize("init", [0, "", False])
+def test_dense_refuses_a_falsy_init_instead_of_taking_the_default(init):
+    with pytest.raises(ValueError, match="init must be one of"):
+        Dense(5, 5, "relu", init=init, rng=0)
+    assert Dense(5, 5, "relu", init=None, rng=0).init == "he_normal"

@@ -193,3 +193,45 @@ def test_penalty_gradients_are_float32_in_float32():
         for g in (dh, da):
             assert g is None or g.dtype == np.float32
     assert layer.W.grad.dtype == np.float32
+
+
+def test_l1_and_kl_penalties_report_the_side_of_their_kinks():
+    l1 = L1Activity(0.1)
+    assert l1.kink_state() == {} and l1.kink_margin() == {}
+    h = np.array([[0.5, 0.0, -0.2]])
+    l1.forward(h, None, [])
+    np.testing.assert_array_equal(l1.kink_state()["|h| at h = 0"], np.sign(h))
+    np.testing.assert_array_equal(l1.kink_margin()["|h| at h = 0"], np.abs(h))
+    kl = KLSparsity(0.1, 1.0, eps=0.01)
+    assert kl.kink_state() == {}
+    kl.forward(np.array([[0.001, 0.5], [0.003, 0.7]]), None, [])
+    below, above = kl.kink_state()["clip of rho_hat to [eps, 1 - eps]"]
+    assert below.tolist() == [True, False] and above.tolist() == [False, False]
+    np.testing.assert_allclose(kl.kink_margin()["clip of rho_hat to [eps, 1 - eps]"][0],
+                               [0.008, 0.39])
+
+
+def test_l1_penalty_gradcheck_across_its_kink_is_not_a_failure():
+    """A tanh code with an entry at exactly 0 (x = 0, b = 0): |h| has its kink there."""
+    layer = Dense(4, 3, "tanh", rng=0, dtype=np.float64)
+    penalty = L1Activity(0.4)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4))
+    x[0] = 0.0
+    dW, db, _ = _analytic(penalty, layer, x)
+    f = lambda: _penalty_value(penalty, layer, x)
+    report = check_gradient(f, layer.b.value, db, kinks=penalty)
+    assert report.passed() and report.n_kink == 3
+    assert "L1Activity's |h| at h = 0" in report.kink_notes[0]
+    assert check_gradient(f, layer.W.value, dW, kinks=penalty).passed()
+
+
+def test_kl_clip_bound_is_a_kink_for_the_gradient_checker():
+    """rho_hat of unit 0 sits exactly on eps: a finite difference moves it into the clip."""
+    kl = KLSparsity(0.2, 1.0, eps=0.1)
+    h = np.array([[0.1, 0.4], [0.1, 0.6]])
+    kl.forward(h, None, [])
+    dh, _ = kl.backward()
+    f = lambda: kl.forward(h, None, [])
+    report = check_gradient(f, h, np.array(dh), kinks=kl)
+    assert report.passed() and report.n_kink == 2
+    assert "KLSparsity's clip of rho_hat to [eps, 1 - eps]" in report.kink_notes[0]

@@ -201,3 +201,85 @@ def test_bad_arguments():
         check("mse_grad", 3)
     with pytest.raises(ValueError, match="name must be one of"):
         exercises.describe("nope")
+
+
+# ---- what the student's function returned; bad arguments ---------------------------------------
+
+def test_a_forgotten_return_is_reported_as_returned_none():
+    """A forgotten `return` was reported as "shape ()"."""
+    def mse_grad(o, t):
+        2 * (o - t) / o.size   # noqa: B018 -- the mistake
+
+    result = check("mse_grad", mse_grad, verbose=False)
+    assert result.kind == "none" and not result
+    assert "your function returned None (a missing return?)" in result.message
+    assert "shape ()" not in result.message
+
+
+@pytest.mark.parametrize("fn, kind, words", [
+    (lambda x, W, b, dy: (dy @ W.T, x.T @ dy, None), "none", "returned None for db"),
+    (lambda x, W, b, dy: (dy @ W.T, x.T @ dy), "count", "expected 3 arrays (dx, dW, db), your function returned 2 values"),
+    (lambda x, W, b, dy: dy @ W.T, "count", "your function returned 1 value"),
+    (lambda x, W, b, dy: (dy @ W.T, x.T @ dy, dy.sum(0), 0), "count", "returned 4 values"),
+    (lambda x, W, b, dy: (dy @ W.T + 0j, x.T @ dy, dy.sum(0)), "error", "dx is complex"),
+    (lambda x, W, b, dy: ("dx", x.T @ dy, dy.sum(0)), "error", "dx must be a numeric array"),
+])
+def test_wrong_numbers_of_arrays_and_non_arrays_are_named(fn, kind, words):
+    result = check("dense_backward", fn, verbose=False)
+    assert result.kind == kind and words in result.message, result.message
+
+
+def test_one_output_may_come_as_a_list_or_a_one_tuple():
+    assert check("mse_grad", lambda o, t: (2 * (o - t) / o.size,), n_hypothesis=0, verbose=False)
+    assert check("mse_grad", lambda o, t: (2 * (o - t) / o.size).tolist(), n_hypothesis=0,
+                 verbose=False)
+    result = check("mse_grad", lambda o, t: (o, t), verbose=False)
+    assert result.kind == "count" and "expected 1 array (do)" in result.message
+
+
+@pytest.mark.parametrize("kw, exc, words", [
+    (dict(name=None), ValueError, "name must be one of"),
+    (dict(name=["mse_grad"]), ValueError, "name must be one of"),
+    (dict(fn=None), TypeError, "fn must be a function"),
+    (dict(n_random=0), ValueError, "n_random must be an int >= 1"),
+    (dict(n_random=-1), ValueError, "n_random must be an int >= 1"),
+    (dict(n_random="3"), TypeError, "n_random must be an int >= 1"),
+    (dict(n_random=1.5), TypeError, "n_random must be an int"),
+    (dict(n_hypothesis=-5), ValueError, "n_hypothesis must be an int >= 0"),
+    (dict(rng="seed"), TypeError, "rng must be None, an int seed"),
+    (dict(rng=-1), ValueError, "rng must be a non-negative int seed"),
+    (dict(verbose="yes"), TypeError, "verbose must be True or False"),
+])
+def test_check_refuses_bad_arguments_before_running_anything(kw, exc, words):
+    calls = []
+
+    def mse_grad(o, t):
+        calls.append(1)
+        return 2 * (o - t) / o.size
+
+    args = {"name": "mse_grad", "fn": mse_grad, "n_hypothesis": 0, "verbose": False, **kw}
+    with pytest.raises(exc, match=words):
+        check(**args)
+    assert calls == []
+
+
+def test_the_verdict_shows_once_in_a_notebook_cell(monkeypatch, capsys):
+    """In Jupyter, check() printed the verdict and the cell's value (the CheckResult) showed it
+    again. Now the result displays nothing more in the cell that printed it, and the verdict in
+    a later cell."""
+    import sys
+    import types
+
+    shell = types.SimpleNamespace(execution_count=7)
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: shell
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    result = check("mse_grad", reference("mse_grad"), n_hypothesis=0)
+    result._ipython_display_()                  # the displayhook, same cell
+    assert capsys.readouterr().out.count("mse_grad: passed") == 1
+    shell.execution_count = 8                   # `result` alone in a later cell
+    result._ipython_display_()
+    assert capsys.readouterr().out.count("mse_grad: passed") == 1
+    quiet = check("mse_grad", reference("mse_grad"), n_hypothesis=0, verbose=False)
+    quiet._ipython_display_()                   # not printed: the display shows it
+    assert capsys.readouterr().out.count("mse_grad: passed") == 1

@@ -142,3 +142,103 @@ def test_report_prints_a_readable_table():
     assert text.splitlines()[-1].startswith("max relative error")
     assert "<table>" in report._repr_html_()
     assert isinstance(report, GradcheckReport) and report.passed()
+
+
+# ---- bad input is refused before any work ------------------------------------------------------
+
+def _small():
+    return mlp_autoencoder([4, 3, 2], activation="tanh", dtype=np.float64, rng=0)
+
+
+_X = np.random.default_rng(0).random((3, 4))
+BAD_X = [("abc", TypeError, "X must be a numeric array"),
+         (np.zeros((0, 4)), ValueError, "X must not be empty"),
+         (np.where(_X > 0.5, np.nan, _X), ValueError, "X contains NaN or inf"),
+         (_X + 1j, TypeError, "X must hold real numbers"),
+         (_X[:, :3], ValueError, "X must have 4 features"),
+         (_X[0], ValueError, "X must be 2-D"),
+         ([[1, 2], [3]], ValueError, "X must be a rectangular"),
+         (None, TypeError, "X must be a numeric array")]
+
+
+@pytest.mark.parametrize("tool", [check_model, check_directional], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("X, exc, words", BAD_X, ids=["string", "empty", "nan", "complex",
+                                                      "features", "1d", "ragged", "none"])
+def test_check_model_and_check_directional_refuse_bad_X_with_a_clear_error(tool, X, exc, words):
+    """String or empty X crashed inside NumPy, NaN X gave max_error=nan, complex X lost its
+    imaginary part silently."""
+    with pytest.raises(exc, match=words):
+        tool(_small(), X)
+
+
+@pytest.mark.parametrize("tool", [check_model, check_directional], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("model", [None, "model", 3, np.zeros(3), Dense(4, 3)],
+                         ids=lambda v: type(v).__name__)
+def test_check_model_and_check_directional_refuse_what_is_not_a_model(tool, model):
+    with pytest.raises(TypeError, match="model must be a numpyae Model"):
+        tool(model, _X)
+
+
+@pytest.mark.parametrize("kw, exc, words", [
+    (dict(h=0), ValueError, "h must be a finite number in"),
+    (dict(h=-1e-4), ValueError, "h must be a finite number"),
+    (dict(h=np.nan), ValueError, "h must be a finite number"),
+    (dict(h=np.inf), ValueError, "h must be a finite number"),
+    (dict(h=1e6), ValueError, r"h must be a finite number in \[1e-12, 0.1\]"),
+    (dict(h="x"), TypeError, "h must be a real number"),
+    (dict(h=1e-300), ValueError, "h must be a finite number in"),
+    (dict(order=3), ValueError, "order must be 2 or 4"),
+    (dict(order="4"), TypeError, "order must be the int 2 or 4"),
+    (dict(order=4.0), TypeError, "order must be the int 2 or 4"),
+    (dict(order=None), TypeError, "order must be the int 2 or 4"),
+    (dict(y=np.arange(3) % 2), ValueError, "y must be None: Autoencoder does not train on labels"),
+], ids=lambda v: ",".join(f"{k}={w!r}" for k, w in v.items()) if isinstance(v, dict) else "")
+@pytest.mark.parametrize("tool", [check_model, check_directional], ids=lambda f: f.__name__)
+def test_gradient_checks_refuse_bad_h_order_and_y(tool, kw, exc, words):
+    with pytest.raises(exc, match=words):
+        tool(_small(), _X, **kw)
+
+
+def test_check_model_refuses_bad_parameter_lists_and_diverged_models():
+    with pytest.raises(ValueError, match="at least one parameter"):
+        check_model(_small(), _X, parameters=[])
+    with pytest.raises(TypeError, match="list of parameter names"):
+        check_model(_small(), _X, parameters=[3])
+    assert [r.name for r in check_model(_small(), _X, parameters="decoder.1.b").rows] == ["decoder.1.b"]
+    broken = _small()
+    broken.encoder[0].W.value[0, 0] = np.nan
+    with pytest.raises(ValueError, match="model's parameter encoder.0.W contains NaN"):
+        check_model(broken, _X)
+
+
+def test_check_layer_and_check_gradient_refuse_bad_input():
+    with pytest.raises(TypeError, match="layer must be a numpyae Layer"):
+        check_layer(None, _X)
+    with pytest.raises(ValueError, match="x must have 4 features"):
+        check_layer(Dense(4, 3), _X[:, :2])
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        check_layer(Dense(4, 3), _X + 1j)
+    with pytest.raises(ValueError, match="x contains NaN"):
+        check_layer(Dense(4, 3), _X * np.nan)
+    with pytest.raises(TypeError, match="check_input must be True or False"):
+        check_layer(Dense(4, 3), _X, check_input="no")
+    x = np.ones(3)
+    with pytest.raises(TypeError, match="f must be a function"):
+        check_gradient(3, x, x)
+    with pytest.raises(TypeError, match="analytic must be a real numeric array"):
+        check_gradient(lambda: 0.0, x, "abc")
+    big = np.array([1.0, 1e6])
+    with pytest.raises(ValueError, match=r"h = 1e-12 is too small for x\[1\] = 1e\+06"):
+        check_gradient(lambda: float(big.sum()), big, np.ones(2), h=1e-12)
+
+
+def test_a_nan_gradient_is_an_infinite_error_not_nan():
+    x = np.array([1.0, 2.0])
+    report = check_gradient(lambda: float(np.sum(x ** 2)), x, np.array([2.0, np.nan]))
+    assert report.max_error == np.inf and not report.passed()
+
+
+def test_report_html_sets_text_colours_with_its_backgrounds():
+    html = check_model(_small(), _X)._repr_html_()
+    for row in html.split("<tr")[2:]:
+        assert "background:" in row and ";color:" in row

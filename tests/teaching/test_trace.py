@@ -357,3 +357,53 @@ def test_a_container_with_gradients_of_its_own_is_a_step():
     assert set(outer[0].grads) == {"loss.s"}
     assert t.unattributed == {}
     assert t.check() <= 1e-7
+
+
+# ---- bad input is refused before any work ------------------------------------------------------
+
+_X = np.random.default_rng(0).random((3, 6))
+
+
+@pytest.mark.parametrize("X, exc, words", [
+    ("abc", TypeError, "X must be a numeric array"),
+    (np.zeros((0, 6)), ValueError, "X must not be empty"),
+    (np.where(_X > 0.5, np.nan, _X), ValueError, "X contains NaN or inf"),
+    (_X + 1j, TypeError, "X must hold real numbers"),
+    (_X[:, :4], ValueError, "X must have 6 features"),
+], ids=["string", "empty", "nan", "complex", "features"])
+def test_trace_backprop_refuses_bad_X_with_a_clear_error(X, exc, words):
+    """String or empty X crashed inside NumPy; NaN X traced NaNs; complex X lost its imaginary
+    part silently."""
+    with pytest.raises(exc, match=words):
+        trace_backprop(_tiny(), X)
+
+
+@pytest.mark.parametrize("model", [None, "model", 3, np.zeros(3)], ids=lambda v: type(v).__name__)
+def test_trace_backprop_refuses_what_is_not_a_model_or_layer(model):
+    with pytest.raises(TypeError, match="model must be a numpyae Model or Layer"):
+        trace_backprop(model, _X)
+
+
+def test_trace_backprop_refuses_bad_options():
+    with pytest.raises(ValueError, match="y must be None: Autoencoder does not train on labels"):
+        trace_backprop(_tiny(), _X, np.arange(3) % 2)
+    with pytest.raises(TypeError, match="copy must be True or False"):
+        trace_backprop(_tiny(), _X, copy="no")
+    with pytest.raises(TypeError, match="check must be True or False"):
+        trace_backprop(_tiny(), _X, check=1)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        trace_backprop(_tiny(), _X, dtype=np.int32)
+    with pytest.raises(ValueError, match="x must have 6 features|X must have 6 features"):
+        trace_backprop(Dense(6, 3), _X[:, :2])
+    step = trace_backprop(_tiny(), _X).backward_steps[0]
+    with pytest.raises(ValueError, match="h must be a finite number"):
+        step.gradient_check(h=-1.0)
+    with pytest.raises(ValueError, match="order must be 2 or 4"):
+        step.gradient_check(order=3)
+
+
+def test_trace_html_colours_its_verdicts_and_wraps_long_formulas():
+    html = trace_backprop(_tiny(), _X, check=True)._repr_html_()
+    assert "white-space:pre-wrap" in html and "max-width" in html
+    badges = html.split('<span style="background:')[1:]
+    assert badges and all(";color:#" in b.split(">")[0] for b in badges)

@@ -35,17 +35,20 @@ class Exercise:
                      named in ``wrt`` (in order), measured by finite differences.
     mode "reference": outputs are compared with reference(*inputs) (a computation that is not a
                      derivative, e.g. one Adam step).
-    kink(inputs) -> list of bool masks (one per output) of entries where finite differences
-                     are meaningless (relu at 0); there the reference's convention is expected.
+    kink_state(inputs) -> {kink name: array}: on which side of each kink of the objective the
+                     inputs lie (relu: a > 0), as a layer's kink_state() does. The checker's
+                     finite differences watch it (numpyae.teaching.gradcheck.KinkWatch): where a
+                     stencil crosses a kink even at the smallest step tried, the finite
+                     difference is meaningless and the reference's convention is expected.
     hints(inputs, dims) -> [(factor, explanation)] for the "off by a constant factor" verdict.
     """
 
     def __init__(self, name, title, prompt, args, outputs, reference, *, objective=None, wrt=(),
-                 mode="gradient", kink=None, hints=None, compare=None):
+                 mode="gradient", kink_state=None, hints=None, compare=None):
         self.name, self.title, self.prompt = name, title, prompt
         self.args, self.outputs, self.reference = list(args), list(outputs), reference
         self.objective, self.wrt, self.mode = objective, tuple(wrt), mode
-        self.kink, self.hints, self.compare = kink, hints, compare
+        self.kink_state, self.hints, self.compare = kink_state, hints, compare
 
     @property
     def signature(self):
@@ -106,7 +109,7 @@ _add(Exercise(
     [Arg("a", ("B", "D"), -2, 2), Arg("dy", ("B", "D"), -2, 2)], ["da"],
     reference=lambda a, dy: dy * (a > 0),
     objective=lambda a, dy: float(np.sum(np.maximum(a, 0) * dy)), wrt=("a",),
-    kink=lambda a, dy: [np.abs(a) < 1e-3]))
+    kink_state=lambda a, dy: {"relu at a = 0": a > 0}))
 
 # ---- dense layer -------------------------------------------------------------------------
 
@@ -201,7 +204,7 @@ _add(Exercise(
     [Arg("h", ("B", "H"), -1, 1), Arg("beta", (), 0.01, 1.0, kind="scalar")], ["dh"],
     reference=lambda h, beta: beta * np.sign(h) / len(h),
     objective=lambda h, beta: float(beta * np.abs(h).sum() / len(h)), wrt=("h",),
-    kink=lambda h, beta: [np.abs(h) < 1e-3]))
+    kink_state=lambda h, beta: {"|h| at h = 0": np.sign(h)}))
 
 
 def _contractive(x, W, b):

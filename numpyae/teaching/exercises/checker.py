@@ -6,15 +6,27 @@ Phase 2, once phase 1 passes, lets Hypothesis draw more inputs (sizes down to 1,
 ends of the ranges) and shrinks any failure to a small example.
 
 Verdicts (CheckResult.kind):
-    passed, not_implemented, error (the function raised), count (wrong number of arrays),
-    shape, transposed, sign, factor (off by a constant such as 2 or the batch size),
+    passed, not_implemented, error (the function raised, or returned something that is not a
+    real numeric array), none (returned None: a missing return), count (wrong number of
+    arrays), shape, transposed, sign, factor (off by a constant such as 2 or the batch size),
     kink (wrong only where the function has a kink), nonfinite, values (wrong otherwise)
+
+Kinks: an exercise with a piecewise objective (relu, |h|) declares its kink_state; where a
+finite difference crosses a kink at every step tried (numpyae.teaching.gradcheck's KinkWatch),
+the reference's convention is expected instead, and an answer wrong only there gets "kink".
+
+The verdict is shown once: check() prints it (verbose=True), and in IPython / Jupyter the
+returned CheckResult displays nothing more in the same cell (in a later cell, it shows the
+verdict again).
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from ..gradcheck import numerical_gradient
+from ...core.random import as_generator
+from ..gradcheck import KinkWatch, numerical_gradient
 from .catalog import EXERCISES
 
 RTOL = 1e-6      # finite differences (4th-order stencil) are good to ~1e-9 here
@@ -32,6 +44,18 @@ class CheckResult:
     def __init__(self, name, kind, message, inputs=None, phase=None, max_error=None, n_inputs=0):
         self.name, self.kind, self.message = name, kind, message
         self.inputs, self.phase, self.max_error, self.n_inputs = inputs, phase, max_error, n_inputs
+        self._printed_in = None      # the IPython cell that printed the verdict, if any
+
+    def _ipython_display_(self):
+        """Jupyter / IPython display: the verdict, unless check() already printed it in this
+        same cell (so it shows once; in a later cell, `result` shows it again)."""
+        cell = _ipython_cell()
+        if cell is None or self._printed_in != cell:
+            print(self.message)
+
+    def _repr_pretty_(self, p, cycle):
+        """IPython's text form: the verdict."""
+        p.text(self.message)
 
     @property
     def passed(self):
@@ -46,6 +70,15 @@ class CheckResult:
 
     def __repr__(self):
         return f"CheckResult({self.name!r}, kind={self.kind!r})"
+
+
+def _ipython_cell():
+    """The execution count of the IPython / Jupyter cell running now, or None outside IPython.
+    (IPython counts a cell up only after it and its displayed value are done.)"""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if callable(get) else None
+    return getattr(shell, "execution_count", None)
 
 
 class _Problem(Exception):
@@ -72,7 +105,7 @@ def random_inputs(ex, dims, rng, with_kinks=False):
             out[arg.name] = int(rng.integers(arg.low, arg.high + 1))
         else:
             out[arg.name] = rng.uniform(arg.low, arg.high, size=_shape(arg, dims))
-    if with_kinks and ex.kink is not None:
+    if with_kinks and ex.kink_state is not None:
         first = ex.args[0].name           # put exact kinks into the first input
         a = out[first]
         a.flat[::3] = 0.0
@@ -101,25 +134,51 @@ def _hypothesis_inputs(ex, data):
 
 # ---- what the answer should be -----------------------------------------------------------
 
+class _ExerciseKinks:
+    """The exercise's kink_state over the inputs its finite differences perturb in place, as an
+    object a KinkWatch can watch (numpyae.teaching.gradcheck). Slots only: the watch's walk
+    does not wander into the exercise."""
+    __slots__ = ("_state", "_work")
+
+    def __init__(self, ex, work):
+        self._state, self._work = ex.kink_state, work
+
+    def kink_state(self):
+        """ex.kink_state(**inputs) at the current (perturbed) inputs."""
+        return self._state(**self._work)
+
+
+def _expected(ex, inputs):
+    """(expected outputs, their finite-difference round-off, kink masks): the masks mark the
+    entries whose stencil crossed a kink of the objective (None per output without kinks)."""
+    if ex.mode == "reference":
+        expected = [np.asarray(o, dtype=np.float64) for o in _as_tuple(ex.reference(**_copies(inputs)))]
+        return expected, [np.zeros_like(e) for e in expected], [None] * len(expected)
+    work = _copies(inputs)
+    f = lambda: ex.objective(**work)
+    watch = None if ex.kink_state is None else KinkWatch(_ExerciseKinks(ex, work), ex.name)
+    expected, noise, masks = [], [], []
+    for name in ex.wrt:
+        g, n = numerical_gradient(f, work[name], return_noise=True, watch=watch)
+        expected.append(g)
+        noise.append(n)
+        masks.append(None if watch is None else watch.not_comparable.copy())
+    if watch is not None:     # where the finite difference is meaningless: the convention
+        ref = _as_tuple(ex.reference(**_copies(inputs)))
+        for k, mask in enumerate(masks):
+            expected[k] = np.where(mask, np.asarray(ref[k], dtype=np.float64), expected[k])
+            noise[k] = np.where(mask, 0.0, noise[k])
+    return expected, noise, masks
+
+
 def expected_outputs(ex, inputs, *, return_noise=False):
     """The true answer: finite differences of the objective (gradient exercises, with the
-    reference's convention at kinks) or the reference itself (reference exercises).
+    reference's convention where a finite difference crosses a kink of the objective) or the
+    reference itself (reference exercises).
 
     return_noise: also the finite differences' round-off per entry (0 where the answer is exact),
     from numerical_gradient(..., return_noise=True)."""
-    if ex.mode == "reference":
-        expected = [np.asarray(o, dtype=np.float64) for o in _as_tuple(ex.reference(**_copies(inputs)))]
-        noise = [np.zeros_like(e) for e in expected]
-    else:
-        work = _copies(inputs)
-        f = lambda: ex.objective(**work)
-        pairs = [numerical_gradient(f, work[name], return_noise=True) for name in ex.wrt]
-        expected, noise = [g for g, _ in pairs], [n for _, n in pairs]
-        if ex.kink is not None:
-            ref = _as_tuple(ex.reference(**_copies(inputs)))
-            for k, mask in enumerate(ex.kink(**_copies(inputs))):
-                expected[k] = np.where(mask, ref[k], expected[k])
-                noise[k] = np.where(mask, 0.0, noise[k])
+    expected, noise, _ = _expected(ex, inputs)
     return (expected, noise) if return_noise else expected
 
 
@@ -214,6 +273,40 @@ def _kink_value(ex, inputs, idx):
     return f"{first}{list(idx)} = {float(np.asarray(inputs[first])[idx]):g}"
 
 
+def _returned_arrays(ex, got, inputs):
+    """What the student's function returned, as one float64 array per output, or a _Problem
+    that says what is wrong with it (None, the number of arrays, not numbers, complex)."""
+    n, names = len(ex.outputs), ", ".join(ex.outputs)
+    wanted = f"{n} array{'s' if n > 1 else ''} ({names})"
+    if got is None:
+        raise _Problem("none", f"your function returned None (a missing return?); expected "
+                               f"{wanted}", inputs)
+    if n == 1:        # one output: a tuple is a count of outputs, anything else is the array
+        got = got if isinstance(got, tuple) else (got,)
+    else:
+        got = tuple(got) if isinstance(got, (tuple, list)) else (got,)
+    if len(got) != n:
+        raise _Problem("count", f"expected {wanted}, your function returned {len(got)} "
+                                f"value{'s' if len(got) != 1 else ''}", inputs)
+    arrays = []
+    for name, g in zip(ex.outputs, got):
+        if g is None:
+            raise _Problem("none", f"your function returned None for {name} (a missing "
+                                   f"value?); expected {wanted}", inputs)
+        try:
+            a = np.asarray(g)
+        except (TypeError, ValueError) as exc:   # a ragged list
+            raise _Problem("error", f"{name} must be a numeric array: {exc}", inputs)
+        if a.dtype.kind == "c":
+            raise _Problem("error", f"{name} is complex ({a.dtype}): the gradient of a real "
+                                    f"function is real (np.real would hide a mistake)", inputs)
+        if a.dtype.kind not in "biuf":
+            raise _Problem("error", f"{name} must be a numeric array, got "
+                                    f"{type(g).__name__} of dtype {a.dtype}", inputs)
+        arrays.append(a.astype(np.float64))
+    return arrays
+
+
 def _compare(ex, fn, inputs, dims):
     """Raise _Problem if fn's answer on inputs is wrong; return the max relative error otherwise."""
     try:
@@ -223,18 +316,10 @@ def _compare(ex, fn, inputs, dims):
                                           "with your formula", None)
     except Exception as exc:  # the student's code failed: report it, do not crash the notebook
         raise _Problem("error", f"your function raised {type(exc).__name__}: {exc}", inputs)
-    got = _as_tuple(got)
-    if len(got) != len(ex.outputs):
-        raise _Problem("count", f"expected {len(ex.outputs)} array(s) ({', '.join(ex.outputs)}), "
-                                f"your function returned {len(got)}", inputs)
-    try:
-        got = [np.asarray(g, dtype=np.float64) for g in got]
-    except (TypeError, ValueError) as exc:
-        raise _Problem("error", f"your function must return numeric arrays: {exc}", inputs)
-    expected, noise = expected_outputs(ex, inputs, return_noise=True)
+    got = _returned_arrays(ex, got, inputs)
+    expected, noise, masks = _expected(ex, inputs)
     if ex.compare is not None:
         got, expected = ex.compare(inputs, got), ex.compare(inputs, expected)
-    masks = ex.kink(**_copies(inputs)) if ex.kink is not None else [None] * len(expected)
     worst = 0.0
     for name, s, e, mask, fd_noise in zip(ex.outputs, got, expected, masks, noise):
         label = f"the step {name}_new - {name}" if ex.compare is not None and name == ex.outputs[0] \
@@ -269,15 +354,21 @@ def check(name, fn, *, n_random=3, n_hypothesis=25, rng=0, verbose=True):
     fn is called with the exercise's inputs as positional arguments in the documented order
     (see describe(name)) and must
     return the listed arrays (a tuple when there are several). The inputs it receives are copies.
+    n_random (>= 1) fixed random inputs come first, then n_hypothesis (>= 0) drawn by Hypothesis.
+    verbose: print the verdict (shown once in a notebook; see the module doc).
     Returns a CheckResult (truthy when passed).
     """
-    if name not in EXERCISES:
+    if not isinstance(name, str) or name not in EXERCISES:
         raise ValueError(f"name must be one of {sorted(EXERCISES)}, got {name!r}")
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
+    n_random = _count(n_random, "n_random", 1)
+    n_hypothesis = _count(n_hypothesis, "n_hypothesis", 0)
+    if not isinstance(verbose, (bool, np.bool_)):
+        raise TypeError(f"verbose must be True or False, got {verbose!r}")
     ex = EXERCISES[name]
     seed = rng
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng)
     worst, n_done = 0.0, 0
     result = None
     for k in range(n_random):
@@ -308,7 +399,17 @@ def check(name, fn, *, n_random=3, n_hypothesis=25, rng=0, verbose=True):
                              f"the tolerance (relative {RTOL:g}){hyp_note}", max_error=worst, n_inputs=n_done)
     if verbose:
         print(result.message)
+        result._printed_in = _ipython_cell()
     return result
+
+
+def _count(value, name, low):
+    """value as an int >= low, or a clear error naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value}")
+    return int(value)
 
 
 def _result(ex, problem, phase, n_done):
