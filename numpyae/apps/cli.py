@@ -11,6 +11,11 @@
     python -m numpyae study pretraining      pretrained vs random-init classifier on few labels
 
 --code-dim is the code size of the vae, cvae and aae (the latent dimension).
+
+Errors end in one line on stderr, never a traceback: a usage error (a bad flag value, flags
+that do not go together, an output folder that cannot be written) has exit status 2 and is
+found before any training step; a failure while running (a corrupt dataset or checkpoint,
+training that diverges to NaN, ...) has exit status 1. NUMPYAE_DEBUG=1 shows the traceback.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -26,25 +32,34 @@ from ..analysis.metrics import prior_distance
 from ..analysis.plotting import (plot_codes_over_prior, plot_history, plot_image_rows, plot_images,
                                  plot_latent, plot_latent_manifold, plot_reconstructions,
                                  plot_stage_histories)
-from ..data.datasets import train_validation_split
+from ..data.datasets import DatasetError, train_validation_split
 from ..io import save
+from ..io.files import ModelFileError
 from ..models.aae import mlp_aae
 from ..models.autoencoder import mlp_autoencoder
+from ..models.base import NonFiniteError
 from ..models.vae import mlp_cvae, mlp_vae
+from ..nn.activations import ACTIVATIONS
 from ..nn.optimizers import Adam
 from ..teaching.cases import run_all
 from ..teaching.trace import build_traceable, trace_backprop, traceable_models
 from ..training.fit import fit
-from .common import (fit_checkpoint_kwargs, format_markdown, load_study_dataset,
-                     load_training_data, print_curve, run_dir, save_figure, write_csv,
-                     write_markdown, write_table)
+from .common import (IDX_DATASET_NAMES, MAX_UNITS, UsageError, apply_flag_table,
+                     check_checkpoint_flags, check_data_dir, check_output_folder, existing_file,
+                     fit_checkpoint_kwargs, flag_name, format_markdown, fraction, int_between,
+                     layer_size, load_study_dataset, load_training_data, nonnegative_float,
+                     nonnegative_int, one_line, path_text, positive_float, positive_int,
+                     print_curve, run_dir, save_figure, write_csv, write_markdown, write_table)
 from .study import (LATENT_COLUMNS, LATENT_FORMATS, LATENT_SUMMARY_COLUMNS, LATENT_TABLE_COLUMNS,
                     PRETRAIN_COLUMNS, PRETRAIN_SEED_COLUMNS, latent_size_study,
                     plot_latent_study, plot_pretraining_study, pretraining_study,
                     summarize_latent)
+from .train_regularized import DATASETS as REGULARIZED_DATASETS
 from .train_regularized import DEFAULTS as REGULARIZED_DEFAULTS
+from .train_regularized import FLAGS as REGULARIZED_FLAGS
 from .train_regularized import TRAINERS as REGULARIZED_TRAINERS
 from .train_regularized import add_arguments as add_regularized_arguments
+from .train_regularized import check_arguments as check_regularized_arguments
 
 
 class _Data(NamedTuple):
@@ -63,7 +78,11 @@ def _split_data(args):
     """--dataset (the bundled digits by default; mnist / fashion-mnist when available), split."""
     data = load_training_data(args)
     X, y = data
-    X_tr, X_te, y_tr, y_te = train_validation_split(X, y, fraction=0.2, rng=args.seed)
+    try:
+        X_tr, X_te, y_tr, y_te = train_validation_split(X, y, fraction=0.2, rng=args.seed)
+    except ValueError as exc:  # a dataset of a few images
+        raise ValueError(f"--dataset {data.name}: {len(X)} images cannot be split 80/20 into "
+                         f"training and validation ({exc})") from None
     return _Data(X, y, X_tr, X_te, y_tr, y_te, data.name, data.image_shape)
 
 
@@ -126,8 +145,9 @@ def _vae_defaults(args):
 
 
 def _vae_test_terms(model, X_te, y_te, draws=10):
-    """Test terms averaged over `draws` noise draws (one draw's neg. ELBO varies by ~0.2)."""
-    runs = [model.evaluate(X_te, y_te) for _ in range(draws)]
+    """Test terms averaged over `draws` noise draws, seeded 0 .. draws - 1 (one draw's negative
+    ELBO varies by ~0.2)."""
+    runs = [model.evaluate(X_te, y_te, rng=i) for i in range(draws)]
     return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
 
 
@@ -201,12 +221,19 @@ def _write_vae_figures(model, data, run, rng):
     save_figure(plot_images(model.sample(100, rng=rng), n_cols=10,
                             title="VAE samples: z ~ N(0, I), decoder mean"),
                 os.path.join(run, "samples.png"))
-    save_figure(plot_latent(model.encode(data.X), data.y,
-                            title=f"posterior means of all {len(data.X)} digits"),
-                os.path.join(run, "latent_scatter.png"))
-    a, b = np.flatnonzero(data.y_te == 0)[0], np.flatnonzero(data.y_te == 6)[0]
+    if model.code_dim >= 2:
+        save_figure(plot_latent(model.encode(data.X), data.y,
+                                title=f"posterior means of all {len(data.X)} digits"),
+                    os.path.join(run, "latent_scatter.png"))
+    else:
+        print("(latent_scatter.png needs --code-dim 2 or more; skipped)")
+    zeros, sixes = np.flatnonzero(data.y_te == 0), np.flatnonzero(data.y_te == 6)
+    if len(zeros) and len(sixes):
+        a, b, what = zeros[0], sixes[0], "a 0 and a 6"
+    else:  # a small dataset whose test split lacks a class: its first two test images
+        a, b, what = 0, min(1, len(data.y_te) - 1), "the first two test images"
     save_figure(plot_image_rows(model.interpolate(data.X_te[a], data.X_te[b], 10)[None],
-                                title="interpolation between the posterior means of a 0 and a 6"),
+                                title=f"interpolation between the posterior means of {what}"),
                 os.path.join(run, "interpolation.png"))
     if model.code_dim == 2:
         save_figure(plot_latent_manifold(model.decode, n=15,
@@ -224,11 +251,14 @@ def _cvae_samples_by_class(model, data, run, rng, per_class=10):
     save_figure(plot_image_rows(rows, row_labels=list(range(10)),
                                 title="CVAE samples: one row per requested digit class"),
                 os.path.join(run, "samples_by_class.png"))
-    # does a sample look like its class? nearest class mean of the training digits
-    means = np.stack([data.X_tr[data.y_tr == c].mean(0) for c in range(10)])
-    nearest = np.argmin(((rows.reshape(-1, D)[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
-    acc_gen = float(np.mean(nearest == np.repeat(np.arange(10), per_class)))
-    near_te = np.argmin(((data.X_te[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    # does a sample look like its class? nearest class mean of the training digits (over the
+    # classes the training split has: all ten, unless a small dataset lacks one)
+    present = np.array([c for c in range(10) if np.any(data.y_tr == c)])
+    means = np.stack([data.X_tr[data.y_tr == c].mean(0) for c in present])
+    gen = rows[present].reshape(-1, D)
+    nearest = present[np.argmin(((gen[:, None, :] - means[None]) ** 2).sum(-1), axis=1)]
+    acc_gen = float(np.mean(nearest == np.repeat(present, per_class)))
+    near_te = present[np.argmin(((data.X_te[:, None, :] - means[None]) ** 2).sum(-1), axis=1)]
     print(f"generated samples whose nearest training class mean is the requested class: "
           f"{acc_gen:.0%} (real test digits: {float(np.mean(near_te == data.y_te)):.0%})")
 
@@ -274,15 +304,19 @@ def _train_unregularized_twin(sizes, X_tr, args):
 
 
 def _write_aae_figures(model, codes, plain_codes, data, run, args):
-    """codes_over_prior.png (AAE and twin side by side), samples.png, reconstructions.png."""
+    """codes_over_prior.png (AAE and twin side by side; for a code of 2 or more units),
+    samples.png, reconstructions.png."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    prior_pts = model.prior.sample(2000, args.seed + 3)
-    plot_codes_over_prior(codes, prior_pts, data.y_te, ax=axes[0],
-                          title=f"AAE codes of test digits over the {args.prior} prior")
-    plot_codes_over_prior(plain_codes, prior_pts, data.y_te, ax=axes[1],
-                          title="unregularized autoencoder (same architecture)")
-    save_figure(fig, os.path.join(run, "codes_over_prior.png"))
+    if args.code_dim >= 2:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+        prior_pts = model.prior.sample(2000, args.seed + 3)
+        plot_codes_over_prior(codes, prior_pts, data.y_te, ax=axes[0],
+                              title=f"AAE codes of test digits over the {args.prior} prior")
+        plot_codes_over_prior(plain_codes, prior_pts, data.y_te, ax=axes[1],
+                              title="unregularized autoencoder (same architecture)")
+        save_figure(fig, os.path.join(run, "codes_over_prior.png"))
+    else:
+        print("(codes_over_prior.png needs --code-dim 2 or more; skipped)")
     save_figure(plot_images(model.sample(100, rng=args.seed), n_cols=10,
                             title="AAE samples: decoded prior samples"),
                 os.path.join(run, "samples.png"))
@@ -315,15 +349,53 @@ TRAINERS = {"autoencoder": train_vanilla, "vae": train_vae, "cvae": train_cvae,
 #: --epochs / --batch-size / --lr when not given: per trainer, else these
 TRAIN_DEFAULTS = {"epochs": 60, "batch_size": 32, "lr": 3e-3}
 
+#: the --dataset values each trainer reads; any other is refused, never replaced
+TRAIN_DATASETS = {**{name: ("digits",) + IDX_DATASET_NAMES
+                     for name in ("autoencoder", "vae", "cvae", "aae")},
+                  **REGULARIZED_DATASETS}
 
-def cmd_train(args):
-    """`train`: fill in the per-trainer defaults and run the --model's trainer."""
+#: flags only some trainers read: dest -> (the --model values that read it, default). Given to
+#: another --model they are refused (a usage error), never silently ignored.
+MODEL_FLAGS = {
+    "code_dim": (("vae", "cvae", "aae"), 2),
+    "likelihood": (("vae", "cvae"), "bernoulli"),
+    "beta": (("vae", "cvae"), 1.0),
+    "kl_warmup": (("vae", "cvae"), 0),
+    "iw_samples": (("vae", "cvae"), 500),
+    "prior": (("aae",), "gaussian"),
+    **REGULARIZED_FLAGS,
+}
+
+
+def check_train_arguments(args):
+    """Everything `train` can check before its first step, refused with a UsageError: the
+    --model, flags that --model does not read, the --dataset it cannot use, the checkpoint
+    flags, and the output places (--out created and writable, --checkpoint's folder writable).
+    Fills in the per-trainer defaults."""
     if args.model not in TRAINERS:
-        print(f"unknown --model {args.model!r}; choose from {sorted(TRAINERS)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown --model {args.model!r}; choose from {sorted(TRAINERS)}")
+    apply_flag_table(args, MODEL_FLAGS, "model", "--model")
+    if args.dataset not in TRAIN_DATASETS[args.model]:
+        readers = [m for m, names in TRAIN_DATASETS.items() if args.dataset in names]
+        raise UsageError(f"--model {args.model} trains on --dataset "
+                         f"{' / '.join(TRAIN_DATASETS[args.model])}, not {args.dataset} "
+                         f"(--dataset {args.dataset} is for --model {' / '.join(readers)})")
+    if args.model == "aae" and args.prior == "mixture" and args.code_dim < 2:
+        raise UsageError(f"--prior mixture (components on a circle) needs --code-dim 2 or more, "
+                         f"got {args.code_dim}")
+    check_data_dir(args)
+    check_regularized_arguments(args)
+    check_checkpoint_flags(args)
+    check_output_folder(args.out, "--out")
     for key, value in {**TRAIN_DEFAULTS, **REGULARIZED_DEFAULTS.get(args.model, {})}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+
+
+def cmd_train(args):
+    """`train`: check the flags and output places, fill in the per-trainer defaults and run
+    the --model's trainer."""
+    check_train_arguments(args)
     return TRAINERS[args.model](args)
 
 
@@ -344,14 +416,13 @@ def cmd_trace(args):
     try:
         key, model, X, y = build_traceable(args.model, rng=args.seed)
     except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+        raise UsageError(f"--model {args.model!r} is not a traceable model: {exc}") from None
     t = trace_backprop(model, X, y, check=True)
+    if args.step is not None and not -len(t) <= args.step < len(t):
+        raise UsageError(f"--step must lie in [-{len(t)}, {len(t)}) for {key} ({len(t)} steps), "
+                         f"got {args.step}")
     print(f"model: {key}")
     if args.step is not None:
-        if not -len(t) <= args.step < len(t):
-            print(f"--step must lie in [0, {len(t)}), got {args.step}", file=sys.stderr)
-            return 2
         print(t.show(args.step))
     else:
         print(t)
@@ -366,13 +437,12 @@ def _study_log(args):
     return None if args.quiet else (lambda line: print(line, flush=True))
 
 
-def study_latent(args):
-    """`study latent`: the latent-size study over --seeds seeds; prints the summary table and
-    writes it (per seed and summarized, markdown and CSV) with its plot into a run folder."""
-    X, y = load_study_dataset(args.dataset)
-    sizes = args.sizes or [2, 4, 8, 16, 32]
-    epochs = args.epochs or 150
-    seeds = list(range(args.seed, args.seed + (args.seeds or 3)))
+def study_latent(args, X, y):
+    """`study latent` on the --dataset (X, y): the latent-size study over --seeds seeds; prints
+    the summary table and writes it (per seed and summarized, markdown and CSV) with its plot
+    into a run folder."""
+    sizes, epochs = args.sizes, args.epochs
+    seeds = list(range(args.seed, args.seed + args.seeds))
     start = time.perf_counter()
     log = _study_log(args)
     rows = []
@@ -407,12 +477,12 @@ def _write_latent_run(rows, base):
     return run, table
 
 
-def study_pretraining(args):
-    """`study pretraining`: pretrained vs random-init classifiers on few labels over --seeds
-    seeds; prints the summary table and writes the tables and plots into a run folder."""
-    X, y = load_study_dataset(args.dataset)
-    seeds = list(range(args.seed, args.seed + (args.seeds or 10)))
-    epochs = args.epochs or 100
+def study_pretraining(args, X, y):
+    """`study pretraining` on the --dataset (X, y): pretrained vs random-init classifiers on few
+    labels over --seeds seeds; prints the summary table and writes the tables and plots into a
+    run folder."""
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    epochs = args.epochs
     start = time.perf_counter()
     histories = {}
     summary, per_seed = pretraining_study(X, y, fractions=args.fractions, seeds=seeds,
@@ -450,25 +520,73 @@ def _write_pretraining_run(summary, per_seed, first_histories, first_seed, base)
 
 STUDIES = {"latent": study_latent, "pretraining": study_pretraining}
 
+#: --epochs and --seeds when not given, per study (what --help says)
+STUDY_DEFAULTS = {"latent": {"epochs": 150, "seeds": 3},
+                  "pretraining": {"epochs": 100, "seeds": 10}}
+
+#: flags only one study reads: dest -> (the studies that read it, default). Given to the other
+#: study they are refused (a usage error), never silently ignored.
+STUDY_FLAGS = {
+    "sizes": (("latent",), [2, 4, 8, 16, 32]),
+    "probe_epochs": (("latent",), 100),
+    "fractions": (("pretraining",), [0.05, 0.1]),
+    "hidden": (("pretraining",), [48, 24]),
+    "activation": (("pretraining",), "sigmoid"),
+    "pretrain_epochs": (("pretraining",), 60),
+}
+
+
+def check_study_arguments(args):
+    """Everything `study` can check before loading data, refused with a UsageError: flags the
+    study does not read, repeated --sizes / --fractions, --data-dir without an IDX dataset, and
+    --out (created and writable). Fills in the per-study defaults."""
+    apply_flag_table(args, STUDY_FLAGS, "study", "study")
+    for dest in ("sizes", "fractions"):
+        values = getattr(args, dest)
+        if values is not None and len(set(values)) != len(values):
+            raise UsageError(f"{flag_name(dest)} must list distinct values, got "
+                             f"{' '.join(map(str, values))}")
+    check_data_dir(args)
+    check_output_folder(args.out, "--out")
+    for key, value in STUDY_DEFAULTS[args.study].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
 
 def cmd_study(args):
-    """`study`: run the named study."""
-    return STUDIES[args.study](args)
+    """`study`: check the flags and --out, load the --dataset (never another one in its place),
+    check the code sizes against it, and run the named study."""
+    check_study_arguments(args)
+    X, y = load_study_dataset(args.dataset, data_dir=args.data_dir, download=not args.offline)
+    if args.sizes is not None and max(args.sizes) > X.shape[1]:
+        raise UsageError(f"--sizes must be at most the {X.shape[1]} pixels of {args.dataset} "
+                         f"(PCA has no more components), got {max(args.sizes)}")
+    return STUDIES[args.study](args, X, y)
 
 
 # ---- the parser -------------------------------------------------------------------------------
 
-def _positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive int, got {value}")
-    return value
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, exit status 2:
+    "numpyae train: error: --epochs must be a positive int, got 0" (--help shows the usage)."""
+
+    def error(self, message):
+        """Print "<prog>: error: <message>" on one line and exit with status 2."""
+        head = "argument "
+        if message.startswith(head) and ": must " in message:
+            flag, rest = message[len(head):].split(": ", 1)
+            message = f"{flag.split('/')[-1]} {rest}"
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
+
+
+#: the iw-samples ceiling: K samples per row take K x (pixels) floats at once
+MAX_IW_SAMPLES = 100_000
 
 
 def build_parser():
-    """The argparse parser of `python -m numpyae` and its four subcommands."""
-    p = argparse.ArgumentParser(prog="python -m numpyae", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The argparse parser of `numpyae` (python -m numpyae) and its four subcommands."""
+    p = OneLineParser(prog="numpyae", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     _add_train_parser(sub)
     _add_gradcheck_parser(sub)
@@ -482,19 +600,34 @@ def _add_train_parser(sub):
     t.add_argument("--model", default="autoencoder", help=f"one of {sorted(TRAINERS)}")
     t.add_argument("--dataset", default="digits",
                    choices=["digits", "mnist", "fashion-mnist", "patches"],
-                   help="mnist/fashion-mnist are read from --data-dir or the cache "
-                        "($NUMPYAE_DATA), downloaded if missing; else the bundled digits are used; "
-                        "patches: natural-image patches (sparse autoencoder)")
-    t.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files")
+                   help="digits: the bundled 8x8 digits (every model). mnist / fashion-mnist "
+                        "(autoencoder, vae, cvae, aae): read from --data-dir or the cache "
+                        "($NUMPYAE_DATA), downloaded if missing; when neither works the bundled "
+                        "digits are used, with a note. patches: natural-image patches (sparse, "
+                        "denoising, contractive, ksparse). A model refuses a dataset it cannot "
+                        "use.")
+    t.add_argument("--data-dir", type=path_text, default=None,
+                   help="folder holding the MNIST / Fashion-MNIST IDX files")
     t.add_argument("--offline", action="store_true", help="never download datasets")
-    t.add_argument("--checkpoint", default=None, help="write a resumable checkpoint (.npz) here")
-    t.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
-    t.add_argument("--resume", default=None, help="resume training from this checkpoint")
-    t.add_argument("--epochs", type=int, default=None, help="default: per model (60)")
-    t.add_argument("--batch-size", type=int, default=None, help="default: per model (32)")
-    t.add_argument("--lr", type=float, default=None, help="default: per model (3e-3)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
+    t.add_argument("--checkpoint", type=path_text, default=None,
+                   help="write a resumable checkpoint (.npz) of the main model here, every "
+                        "--checkpoint-every epochs and at the end (its folder must exist). The "
+                        "main model: aae, denoising and contractive checkpoint the regularized "
+                        "model (the twin they compare with retrains from the seed); sparse its "
+                        "main phase (the short large-batch phase after it reruns); ksparse needs "
+                        "a single --ks value")
+    t.add_argument("--checkpoint-every", type=positive_int, default=None,
+                   help="epochs between checkpoints (default 1; needs --checkpoint)")
+    t.add_argument("--resume", type=existing_file, default=None,
+                   help="resume training from this checkpoint (same model, data and settings; "
+                        "--epochs counts the epochs already done)")
+    t.add_argument("--epochs", type=positive_int, default=None, help="default: per model (60)")
+    t.add_argument("--batch-size", type=positive_int, default=None,
+                   help="default: per model (32)")
+    t.add_argument("--lr", type=positive_float, default=None, help="default: per model (3e-3)")
+    t.add_argument("--seed", type=nonnegative_int, default=0)
+    t.add_argument("--out", type=path_text, default="runs",
+                   help="folder for run folders, created if missing (default: runs)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_regularized_arguments(t)
     _add_generative_arguments(t)
@@ -502,21 +635,27 @@ def _add_train_parser(sub):
 
 
 def _add_generative_arguments(t):
-    t.add_argument("--code-dim", type=int, default=2,
-                   help="code size, the latent dimension (vae, cvae, aae; default 2)")
-    t.add_argument("--likelihood", default="bernoulli",
-                   choices=["bernoulli", "gaussian", "gaussian_learned"], help="vae, cvae decoder")
-    t.add_argument("--beta", type=float, default=1.0, help="KL weight (vae, cvae)")
-    t.add_argument("--kl-warmup", type=int, default=0, help="KL warm-up steps (vae, cvae)")
-    t.add_argument("--iw-samples", type=int, default=500,
-                   help="importance samples K for the log p(x) estimate (vae, cvae)")
-    t.add_argument("--prior", default="gaussian", choices=["gaussian", "mixture"], help="aae prior")
+    t.add_argument("--code-dim", type=layer_size, default=None,
+                   help=f"code size, the latent dimension, 1..{MAX_UNITS} (vae, cvae, aae; "
+                        f"default 2)")
+    t.add_argument("--likelihood", default=None,
+                   choices=["bernoulli", "gaussian", "gaussian_learned"],
+                   help="vae, cvae decoder (default bernoulli)")
+    t.add_argument("--beta", type=nonnegative_float, default=None,
+                   help="KL weight, >= 0 (vae, cvae; default 1)")
+    t.add_argument("--kl-warmup", type=nonnegative_int, default=None,
+                   help="KL warm-up steps (vae, cvae; default 0)")
+    t.add_argument("--iw-samples", type=int_between(1, MAX_IW_SAMPLES), default=None,
+                   help=f"importance samples K for the log p(x) estimate (vae, cvae; "
+                        f"1..{MAX_IW_SAMPLES}, default 500)")
+    t.add_argument("--prior", default=None, choices=["gaussian", "mixture"],
+                   help="aae prior (default gaussian)")
 
 
 def _add_gradcheck_parser(sub):
     g = sub.add_parser("gradcheck", help="check every built-in model's gradients")
-    g.add_argument("--tol", type=float, default=1e-6)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--tol", type=positive_float, default=1e-6)
+    g.add_argument("--seed", type=nonnegative_int, default=0)
     g.set_defaults(func=cmd_gradcheck)
 
 
@@ -524,9 +663,10 @@ def _add_trace_parser(sub):
     tr = sub.add_parser("trace", help="print one forward and backward pass, step by step")
     tr.add_argument("--model", default="autoencoder",
                     help="a gradcheck case (see --list) or its first word, e.g. autoencoder")
-    tr.add_argument("--step", type=int, default=None, help="print only this step")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--tol", type=float, default=1e-7,
+    tr.add_argument("--step", type=int, default=None,
+                    help="print only this step (negative: from the end)")
+    tr.add_argument("--seed", type=nonnegative_int, default=0)
+    tr.add_argument("--tol", type=positive_float, default=1e-7,
                     help="exit status 1 if a step's gradient check exceeds this")
     tr.add_argument("--list", action="store_true", help="list the traceable models")
     tr.set_defaults(func=cmd_trace)
@@ -535,31 +675,107 @@ def _add_trace_parser(sub):
 def _add_study_parser(sub):
     s = sub.add_parser("study", help="run a study, print its table, write a run folder")
     s.add_argument("study", choices=sorted(STUDIES))
-    s.add_argument("--dataset", default="digits", choices=["digits"])
-    s.add_argument("--seed", type=int, default=0, help="data split seed (and first seed)")
-    s.add_argument("--epochs", type=int, default=None,
+    s.add_argument("--dataset", default="digits", choices=["digits", *IDX_DATASET_NAMES],
+                   help="digits (default) or mnist / fashion-mnist (training split; read from "
+                        "--data-dir or the cache, downloaded if missing; never replaced by "
+                        "another dataset: exit status 1 when it is not available)")
+    s.add_argument("--data-dir", type=path_text, default=None,
+                   help="folder holding the MNIST / Fashion-MNIST IDX files")
+    s.add_argument("--offline", action="store_true", help="never download datasets")
+    s.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="data split seed (and first seed)")
+    s.add_argument("--epochs", type=positive_int, default=None,
                    help="training epochs (latent: each autoencoder, default 150; "
                         "pretraining: each classifier, default 100)")
-    s.add_argument("--sizes", type=int, nargs="+", default=None,
-                   help="latent: code sizes (default 2 4 8 16 32)")
-    s.add_argument("--probe-epochs", type=int, default=100,
-                   help="latent: epochs of the logistic-regression probe")
-    s.add_argument("--pretrain-epochs", type=int, default=60,
+    s.add_argument("--sizes", type=layer_size, nargs="+", default=None,
+                   help="latent: distinct code sizes, at most the number of pixels "
+                        "(default 2 4 8 16 32)")
+    s.add_argument("--probe-epochs", type=positive_int, default=None,
+                   help="latent: epochs of the logistic-regression probe (default 100)")
+    s.add_argument("--pretrain-epochs", type=positive_int, default=None,
                    help="pretraining: epochs of every greedy stage and of the autoencoder "
-                        "fine-tuning")
-    s.add_argument("--seeds", type=_positive_int, default=None,
-                   help="number of seeds, from --seed on (latent: default 3; pretraining: 10)")
-    s.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1],
-                   help="pretraining: labeled fractions of the training split")
-    s.add_argument("--hidden", type=int, nargs="+", default=[48, 24],
-                   help="pretraining: encoder layer sizes after the input")
-    s.add_argument("--activation", default="sigmoid", help="pretraining: encoder activation")
-    s.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
+                        "fine-tuning (default 60)")
+    s.add_argument("--seeds", type=int_between(1, 1000), default=None,
+                   help="number of seeds, from --seed on, 1..1000 (latent: default 3; "
+                        "pretraining: 10)")
+    s.add_argument("--fractions", type=fraction, nargs="+", default=None,
+                   help="pretraining: distinct labeled fractions of the training split, each "
+                        "in (0, 1) (default 0.05 0.1)")
+    s.add_argument("--hidden", type=layer_size, nargs="+", default=None,
+                   help=f"pretraining: encoder layer sizes after the input, each 1..{MAX_UNITS} "
+                        f"(default 48 24)")
+    s.add_argument("--activation", default=None, choices=sorted(ACTIVATIONS),
+                   help="pretraining: encoder activation (default sigmoid)")
+    s.add_argument("--out", type=path_text, default="runs",
+                   help="folder for run folders, created if missing (default: runs)")
     s.add_argument("--quiet", action="store_true", help="only the final table")
     s.set_defaults(func=cmd_study)
 
 
+# ---- main: every error in one line ------------------------------------------------------------
+
+#: the library's documented errors: a failure at run time, exit status 1 (NonFiniteError,
+#: ModelFileError and DatasetError are named for the reader; they subclass the others)
+RUNTIME_ERRORS = (NonFiniteError, ModelFileError, DatasetError, ValueError, TypeError, OSError,
+                  MemoryError)
+
+#: set to 1 (or anything but 0 / empty) for the full traceback of an error
+DEBUG_VARIABLE = "NUMPYAE_DEBUG"
+
+
+def _debug():
+    """Whether $NUMPYAE_DEBUG asks for tracebacks."""
+    return os.environ.get(DEBUG_VARIABLE, "").strip() not in ("", "0")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning for the command line: one line on stderr, no source line."""
+    print(f"numpyae: warning: {one_line(message)} ({category.__name__})", file=sys.stderr)
+
+
+def _run(args):
+    """Run the subcommand; every error becomes one line on stderr and an exit status."""
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"numpyae {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if _debug():
+            raise
+        ck = getattr(args, "checkpoint", None)
+        hint = (f"; continue with --resume {ck}" if ck and os.path.isfile(ck) else "")
+        print(f"numpyae: interrupted{hint}", file=sys.stderr)
+        return 130
+    except RUNTIME_ERRORS as exc:
+        if _debug():
+            raise
+        hint = ("; a smaller --lr may help" if isinstance(exc, NonFiniteError) else
+                "; smaller sizes or --batch-size may help" if isinstance(exc, MemoryError) else "")
+        text = one_line(exc) or ("out of memory" if isinstance(exc, MemoryError) else
+                                 "(no message)")
+        print(f"numpyae: error: {text} ({type(exc).__name__}){hint}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, with the way to its traceback
+        if _debug():
+            raise
+        text = one_line(exc) or "(no message)"
+        print(f"numpyae: internal error: {type(exc).__name__}: {text} (rerun with "
+              f"{DEBUG_VARIABLE}=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
 def main(argv=None):
-    """Parse argv (default: sys.argv[1:]) and run the subcommand; returns its exit status."""
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Parse argv (default: sys.argv[1:]) and run the subcommand; returns its exit status:
+    0 success, 1 a failure at run time (or a study / check verdict of NO), 2 a usage error,
+    130 interrupted. Every error is one line on stderr; $NUMPYAE_DEBUG=1 shows tracebacks."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    # Floating-point warnings (overflow in exp, ...) are noise next to the library's own check:
+    # training that reaches NaN or inf stops with NonFiniteError, printed in one line below.
+    # Every other warning is printed in one line.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.showwarning = _show_warning
+        return _run(args)

@@ -7,6 +7,12 @@ regularized-autoencoder results, each printed and drawn into a run folder.
                  autoencoder of the same size and budget
     contractive  contractive autoencoder on digits; mean ||J||_F on held-out inputs vs vanilla
     ksparse      k-sparse autoencoder on digits; nonzero code units per example, error for several k
+
+Each trains on --dataset digits (default) or patches. --checkpoint / --checkpoint-every /
+--resume act on the main model: sparse checkpoints its main phase (the short large-batch phase
+after it reruns, from the seed, after a resume); denoising and contractive checkpoint the
+regularized model (its vanilla twin retrains from the seed); ksparse needs a single --ks value.
+A resumed run prints the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -24,7 +30,8 @@ from ..models.presets import (ContractiveAutoencoder, DenoisingAutoencoder, KSpa
 from ..nn.corruption import MaskingNoise
 from ..nn.optimizers import Adam
 from ..training.fit import fit
-from .common import run_dir, save_figure
+from .common import (UsageError, fit_checkpoint_kwargs, int_between, nonnegative_float,
+                     positive_int_list, run_dir, save_figure)
 
 #: per-trainer defaults for --epochs / --batch-size / --lr when they are not given
 DEFAULTS = {
@@ -33,6 +40,38 @@ DEFAULTS = {
     "contractive": {"epochs": 150, "batch_size": 32, "lr": 3e-3},
     "ksparse": {"epochs": 100, "batch_size": 32, "lr": 1e-3},
 }
+
+#: the --dataset values these trainers read (every model here has 64 inputs: 8x8 images)
+DATASETS = {name: ("digits", "patches") for name in DEFAULTS}
+
+#: the code size of the k-sparse autoencoders; every --ks value must be at most this
+KSPARSE_CODE_SIZE = 100
+
+#: flags only some of these trainers read: dest -> (the --model values that read it, default).
+#: cli refuses them for any other --model instead of ignoring them.
+FLAGS = {
+    "lam": (("contractive",), 0.1),
+    "ks": (("ksparse",), [5, 10, 20, 40]),
+}
+
+#: --n-patches when --dataset patches and it is not given (UFLDL's number); at least
+#: MIN_PATCHES, so that the 10% held out is at least one patch
+N_PATCHES, MIN_PATCHES = 10000, 10
+
+
+def check_arguments(args):
+    """Combinations these trainers cannot run, refused (UsageError) before any work:
+    --n-patches without --dataset patches, and checkpoint flags for several k-sparse models.
+    Fills in --n-patches for --dataset patches."""
+    if args.dataset != "patches":
+        if args.n_patches is not None:
+            raise UsageError(f"--n-patches applies to --dataset patches, not {args.dataset}")
+    elif args.n_patches is None:
+        args.n_patches = N_PATCHES
+    if args.model == "ksparse" and len(args.ks) > 1 and (args.checkpoint or args.resume):
+        flag = "--checkpoint" if args.checkpoint else "--resume"
+        raise UsageError(f"{flag} with --model ksparse needs a single --ks value (one model per "
+                         f"k, one checkpoint), got --ks {','.join(map(str, args.ks))}")
 
 
 def _data(args):
@@ -46,17 +85,20 @@ def _data(args):
     return X_tr, X_va, (8, 8), "digits (8x8)"
 
 
-def _fit(model, X_tr, X_va, args):
-    """Adam(--lr), --epochs epochs of --batch-size, validated on X_va; returns the History."""
+def _fit(model, X_tr, X_va, args, *, checkpointed=False):
+    """Adam(--lr), --epochs epochs of --batch-size, validated on X_va; returns the History.
+    checkpointed=True: with --checkpoint / --checkpoint-every / --resume (the main model)."""
     opt = Adam(model.parameters(), lr=args.lr)
     return fit(model, X_tr, opt, epochs=args.epochs, batch_size=args.batch_size,
-               validation_data=(X_va,), rng=args.seed, progress=not args.quiet)
+               validation_data=(X_va,), rng=args.seed, progress=not args.quiet,
+               **(fit_checkpoint_kwargs(args) if checkpointed else {}))
 
 
 def _against_vanilla(name, model, vanilla, X_tr, X_va, args, figure):
-    """Train `model` and its unregularized twin `vanilla` alike, save `model` in a new run folder
-    and draw figure(m, label) for each into <run>/<figure file>_<label>.png. Returns the run."""
-    _fit(model, X_tr, X_va, args)
+    """Train `model` (checkpointed) and its unregularized twin `vanilla` alike, save `model` in
+    a new run folder and draw figure(m, label) for each into <run>/<figure file>_<label>.png.
+    Returns the run."""
+    _fit(model, X_tr, X_va, args, checkpointed=True)
     _fit(vanilla, X_tr, X_va, args)
     run = run_dir(args.out, name)
     save(model, os.path.join(run, "model.npz"))
@@ -93,7 +135,7 @@ def train_sparse(args):
 def _fit_sparse(model, X_tr, X_va, args):
     """Train with the flags, then finish with large batches at a lower rate. Returns the History
     of both phases (one record) and the second phase's settings."""
-    history = _fit(model, X_tr, X_va, args)
+    history = _fit(model, X_tr, X_va, args, checkpointed=True)
     # UFLDL optimizes the full-batch objective (L-BFGS); the KL term depends on the batch mean
     # rho_hat, which small minibatches estimate noisily. Finish with large batches at a lower
     # rate so rho_hat is measured over 1000 patches per step.
@@ -207,26 +249,29 @@ def train_contractive(args):
 
 # ---- k-sparse -------------------------------------------------------------------------------
 
-KSPARSE_CODE_SIZE = 100
-
-
 def train_ksparse(args):
-    """k-sparse autoencoders (TopK code) for several k: exactly k nonzero units; error per k."""
+    """k-sparse autoencoders (TopK code) for several k: exactly k nonzero units; error per k.
+    With a single --ks value the model is checkpointed (--checkpoint, --resume)."""
     X_tr, X_va, shape, what = _data(args)
-    ks = [int(k) for k in args.ks.split(",")]
+    models = [_train_ksparse_one(k, X_tr, X_va, args) for k in args.ks]
     run = run_dir(args.out, "ksparse")
-    rows = [_train_ksparse_one(k, X_tr, X_va, shape, run, args) for k in ks]
+    rows = [_write_ksparse_one(k, model, X_va, shape, run) for k, model in zip(args.ks, models)]
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
     _print_ksparse_table(rows, args)
     print(f"run folder: {run}")
     return 0
 
 
-def _train_ksparse_one(k, X_tr, X_va, shape, run, args):
-    """Train one k-sparse autoencoder, write its filters and model into run; returns its row
-    (k, fewest and most nonzero code units per held-out example, units ever active, MSE)."""
+def _train_ksparse_one(k, X_tr, X_va, args):
+    """Train one k-sparse autoencoder (checkpointed when it is the only one); returns it."""
     model = KSparseAutoencoder([64, KSPARSE_CODE_SIZE], k=k, rng=args.seed)
-    _fit(model, X_tr, X_va, args)
+    _fit(model, X_tr, X_va, args, checkpointed=len(args.ks) == 1)
+    return model
+
+
+def _write_ksparse_one(k, model, X_va, shape, run):
+    """Write one k-sparse autoencoder's filters and model into run; returns its row
+    (k, fewest and most nonzero code units per held-out example, units ever active, MSE)."""
     H = model.encode(X_va)
     nnz = np.count_nonzero(H, axis=1)
     used = int(np.count_nonzero((H != 0).any(axis=0)))
@@ -256,9 +301,16 @@ TRAINERS = {"sparse": train_sparse, "denoising": train_denoising,
 
 def add_arguments(parser):
     """The extra options of these trainers (added to `python -m numpyae train`)."""
-    parser.add_argument("--lam", type=float, default=0.1,
-                        help="contractive penalty weight (--model contractive)")
-    parser.add_argument("--n-patches", type=int, default=10000,
-                        help="patches sampled for --dataset patches (default 10000, as UFLDL)")
-    parser.add_argument("--ks", default="5,10,20,40",
-                        help="comma-separated k values (--model ksparse)")
+    parser.add_argument("--lam", type=nonnegative_float, default=None,
+                        help="contractive penalty weight, >= 0 (--model contractive; default 0.1)")
+    parser.add_argument("--n-patches", type=int_between(MIN_PATCHES, 10**6), default=None,
+                        help=f"patches sampled for --dataset patches ({MIN_PATCHES}..10^6; "
+                             f"default {N_PATCHES}, as UFLDL)")
+    parser.add_argument("--ks", type=_ks_list, default=None,
+                        help=f"comma-separated distinct k values, each 1..{KSPARSE_CODE_SIZE} "
+                             f"(--model ksparse; default 5,10,20,40)")
+
+
+def _ks_list(text):
+    """argparse type of --ks: comma-separated distinct ints in [1, KSPARSE_CODE_SIZE]."""
+    return positive_int_list(text, KSPARSE_CODE_SIZE)

@@ -116,6 +116,7 @@ def test_cli_study_latent_writes_a_run_folder(tmp_path, capsys):
                  "--seeds", "1", "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "| code size | method" in out and "AE (relu output)" in out
+    assert "Adam lr 3e-3, 1 epochs of 32" in out   # --epochs 1 is 1, not the default
     (run,) = [d for d in os.listdir(tmp_path) if d.startswith("study-latent")]
     assert sorted(os.listdir(tmp_path / run)) == [
         "latent_study.csv", "latent_study.md", "latent_study.png", "latent_study_per_seed.csv",
@@ -124,8 +125,8 @@ def test_cli_study_latent_writes_a_run_folder(tmp_path, capsys):
         read = list(csv.DictReader(f))
     assert [r["method"] for r in read] == ["PCA", "AE (sigmoid output)", "AE (relu output)"]
     assert 0 < float(read[0]["test MSE mean"]) < 0.1
-    with pytest.raises(SystemExit):
-        main(["study", "latent", "--seeds", "0"])
+    assert main(["study", "latent", "--seeds", "0"]) == 2
+    assert "--seeds must be an int in [1, 1000], got 0" in capsys.readouterr().err
 
 
 def test_cli_study_pretraining_writes_a_run_folder(tmp_path, capsys):
