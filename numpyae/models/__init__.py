@@ -7,6 +7,7 @@ from .presets import (ContractiveAutoencoder, DenoisingAutoencoder, KSparseAutoe
 from .vae import CVAE, VAE, KLTerm, mlp_cvae, mlp_vae
 from .aae import AAE, AAEPhase, PhaseOptimizers, mlp_aae
 from .classifier import Classifier, mlp_classifier
+from .conv import ConvDenoisingAutoencoder, conv_autoencoder, conv_layers, conv_stacks, conv_vae
 
 __all__ = ["EncoderDecoder", "Model", "NonFiniteError",
            "Autoencoder", "linear_autoencoder", "mlp_autoencoder", "mlp_layers",
@@ -15,4 +16,5 @@ __all__ = ["EncoderDecoder", "Model", "NonFiniteError",
            "L1SparseAutoencoder", "SparseAutoencoder",
            "CVAE", "VAE", "KLTerm", "mlp_cvae", "mlp_vae",
            "AAE", "AAEPhase", "PhaseOptimizers", "mlp_aae",
-           "Classifier", "mlp_classifier"]
+           "Classifier", "mlp_classifier",
+           "ConvDenoisingAutoencoder", "conv_autoencoder", "conv_layers", "conv_stacks", "conv_vae"]

@@ -19,7 +19,10 @@ each followed by its own optimizer's step (PhaseOptimizers holds the three):
    D's parameters receive gradients here too, but only the encoder's optimizer steps.
 
 z_prior is drawn from the model's Generator self.rng, so a gradient check (which snapshots and
-restores every Generator) sees the same prior samples in each evaluation. AAEPhase exposes one
+restores every Generator) sees the same prior samples in each evaluation. In inference mode
+(evaluate(), forward_loss(..., training=False)) it is drawn from a Generator seeded with
+evaluate's rng (default models.base.EVAL_SEED = 0) instead: evaluation gives the same numbers
+every time and does not advance self.rng, so validation leaves training alone. AAEPhase exposes one
 phase as a Model with exactly the parameters that phase updates, for check_model.
 """
 from __future__ import annotations
@@ -31,11 +34,34 @@ from ..nn.layers import Dense, Layer, Sequential, input_dim, output_dim
 from ..nn.losses import BinaryCrossEntropy, get_loss
 from ..nn.optimizers import Adam, Optimizer
 from ..nn.priors import Prior, get_prior
-from ..core.checks import check_dtype, check_positive_int, check_sizes
+from ..core.checks import (check_dtype, check_nonnegative_float, check_positive_int,
+                           check_sizes)
 from ..core.random import as_generator, child_seed, int_seed
-from .base import EncoderDecoder, Model, check_finite_step, guarded_update
+from .base import (EncoderDecoder, Model, check_activation, check_finite_step,
+                   check_logits_decoder, guarded_update)
 
 PHASES = ("reconstruction", "discriminator", "generator")
+
+
+def _check_lr(value, name):
+    """A learning rate: a finite float > 0."""
+    value = check_nonnegative_float(value, name)
+    if value == 0:
+        raise ValueError(f"{name} must be > 0, got 0")
+    return value
+
+
+def _check_betas(betas, name):
+    """Adam's (beta1, beta2): a pair of floats, each in [0, 1)."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise TypeError(f"{name} must be a pair of floats (beta1, beta2), got {betas!r}")
+    out = []
+    for i, b in enumerate(betas):
+        b = check_nonnegative_float(b, f"{name}[{i}]")
+        if b >= 1:
+            raise ValueError(f"{name}[{i}] must lie in [0, 1), got {b}")
+        out.append(b)
+    return tuple(out)
 
 
 class PhaseOptimizers:
@@ -82,7 +108,14 @@ class PhaseOptimizers:
         return {f"{phase}.{k}": v for phase in PHASES for k, v in self[phase].state_dict().items()}
 
     def load_state_dict(self, state):
-        """Restore each phase's optimizer from the "<phase>."-prefixed entries of state_dict()."""
+        """Restore each phase's optimizer from the "<phase>."-prefixed entries of state_dict().
+        A key of no phase is refused (each phase's optimizer checks its own entries)."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        stray = sorted(str(k) for k in state
+                       if not (isinstance(k, str) and k.split(".", 1)[0] in PHASES))
+        if stray:
+            raise ValueError(f"state has keys of no phase {PHASES}: {stray[:8]}")
         for phase in PHASES:
             prefix = f"{phase}."
             self[phase].load_state_dict({k[len(prefix):]: v for k, v in state.items()
@@ -118,6 +151,7 @@ class AAE(EncoderDecoder, Model):
                              f"{input_dim(discriminator)} -> {output_dim(discriminator)}")
         self.prior = get_prior(prior, self.code_dim)
         self.loss = get_loss(loss)
+        check_logits_decoder(decoder, self.loss)
         self.adv_loss = BinaryCrossEntropy(reduction="mean")
         self.rng_seed = int_seed(rng)
         self.rng = as_generator(rng)
@@ -131,7 +165,10 @@ class AAE(EncoderDecoder, Model):
                         adversarial_betas=(0.5, 0.999)):
         """PhaseOptimizers of Adam: reconstruction on encoder + decoder, discriminator on D,
         generator on the encoder (adversarial_lr defaults to lr; beta1 = 0.5 as usual for GANs)."""
-        alr = lr if adversarial_lr is None else adversarial_lr
+        lr = _check_lr(lr, "lr")
+        alr = lr if adversarial_lr is None else _check_lr(adversarial_lr, "adversarial_lr")
+        betas = _check_betas(betas, "betas")
+        adversarial_betas = _check_betas(adversarial_betas, "adversarial_betas")
         enc = self.encoder.parameters()
         return PhaseOptimizers(
             Adam(enc + self.decoder.parameters(), lr=lr, betas=betas),
@@ -147,7 +184,9 @@ class AAE(EncoderDecoder, Model):
         if phase == "discriminator":
             B = len(x)
             fake = self.encoder.forward(x, training=training)
-            real = self.prior.sample(B, self.rng, dtype=fake.dtype)
+            # inference (evaluate) draws from its own Generator and leaves self.rng be
+            rng = self.rng if training else self.inference_rng()
+            real = self.prior.sample(B, rng, dtype=fake.dtype)
             self.prior_sample = real
             d = self.discriminator.forward(np.concatenate([real, fake]), training=training)
             t = np.zeros_like(d)
@@ -232,9 +271,13 @@ class AAEPhase(Model):
     def __init__(self, aae, phase):
         if not isinstance(aae, AAE):
             raise TypeError(f"aae must be an AAE, got {type(aae).__name__}")
-        if phase not in PHASES:
+        if not isinstance(phase, str) or phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
         self.aae, self.phase, self.input_dim = aae, phase, aae.input_dim
+
+    def reconstruction_term(self):
+        """The AAE's reconstruction loss: the data must lie in its range, as for the AAE."""
+        return self.aae.loss
 
     def named_children(self):
         return [(n, c) for n, c in self.aae.named_children() if n in self._CHILDREN[self.phase]]
@@ -254,9 +297,15 @@ def mlp_aae(sizes, *, discriminator=(64, 64), prior="gaussian", activation="relu
     2 -> 64 -> 64 -> 1 (logit)."""
     sizes = check_sizes(sizes, what="the input size and the code size at least")
     hidden = check_sizes(discriminator, "discriminator", min_length=0, what="hidden layer sizes")
+    check_activation(activation, "activation")
+    check_activation(disc_activation, "disc_activation")
     gen, dtype = as_generator(rng), check_dtype(dtype)
     loss = get_loss(loss)
-    out_act = "identity" if loss.name == "bce" else "sigmoid"
+    if isinstance(prior, str) and prior == "mixture" and sizes[-1] < 2:
+        raise ValueError(f"prior='mixture' puts its components on a circle in the first two "
+                         f"code dimensions: sizes[-1] (the code size) must be >= 2, got {sizes[-1]}")
+    prior = get_prior(prior, sizes[-1])
+    out_act = "identity" if loss.takes_logits else "sigmoid"
     n = len(sizes) - 1
     dense = lambda a, b, f: Dense(a, b, f, init=init, rng=gen, dtype=dtype)
     enc = Sequential([dense(sizes[i], sizes[i + 1], activation if i < n - 1 else "identity")
@@ -267,4 +316,4 @@ def mlp_aae(sizes, *, discriminator=(64, 64), prior="gaussian", activation="relu
     ds = [sizes[-1]] + hidden + [1]
     disc = Sequential([dense(ds[i], ds[i + 1], disc_activation if i < len(ds) - 2 else "identity")
                        for i in range(len(ds) - 1)])
-    return AAE(enc, dec, disc, get_prior(prior, sizes[-1]), loss, rng=child_seed(rng, gen))
+    return AAE(enc, dec, disc, prior, loss, rng=child_seed(rng, gen))

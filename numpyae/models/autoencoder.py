@@ -13,6 +13,12 @@ Backward is the chain rule through the parts in reverse, the penalties joining a
     code_layer.backward(dh, da=sum_p dP_p/da), then the layers below it        (B, k)
 The encoder's input is data, so no gradient is computed for it (input_grad=False).
 
+Data. Binary cross-entropy needs x in [0, 1] (for x > 1 it is unbounded below: training drives it
+to -inf). fit, evaluate and the gradient checker refuse other data once, before any work
+(Model.check_input: one min and one max over X, never per step); encode and reconstruct compute
+no loss and take any finite input. BCE works on logits, so a decoder ending in a sigmoid (the
+sigmoid applied twice) is refused too.
+
 Builders: mlp_autoencoder (deep, under/overcomplete, tied), linear_autoencoder, and
 stack_autoencoders (greedy layer-wise stacks). The classic variants are presets in presets.py.
 """
@@ -22,16 +28,15 @@ import copy
 
 import numpy as np
 
-from ..core.checks import check_dtype, check_sizes
+from ..core.checks import check_bool, check_dtype, check_positive_int, check_sizes
 from ..core.random import as_generator
 from ..core.registry import register
-from ..nn.activations import get_activation
 from ..nn.corruption import Corruption
 from ..nn.layers import (Dense, Layer, Sequential, TiedDense, backward_through, flatten,
                          input_dim, output_dim)
 from ..nn.losses import get_loss
 from ..nn.penalties import Penalty
-from .base import EncoderDecoder, Model
+from .base import EncoderDecoder, Model, check_activation, check_logits_decoder
 
 
 @register
@@ -51,6 +56,7 @@ class Autoencoder(EncoderDecoder, Model):
                 raise TypeError(f"{name} must be a Layer (e.g. Sequential), got {type(part).__name__}")
         self.encoder, self.decoder = encoder, decoder
         self.loss = get_loss(loss)
+        check_logits_decoder(decoder, self.loss)
         self.input_dim = input_dim(encoder)
         self.code_dim = output_dim(encoder)
         if output_dim(decoder) is not None and self.input_dim is not None \
@@ -61,8 +67,13 @@ class Autoencoder(EncoderDecoder, Model):
             raise TypeError(f"corruption must be a numpyae Corruption or None, "
                             f"got {type(corruption).__name__}")
         self.corruption = corruption
+        if penalties is None:
+            penalties = []
         if isinstance(penalties, Penalty):
             penalties = [penalties]
+        if isinstance(penalties, (str, bytes, dict)) or not hasattr(penalties, "__iter__"):
+            raise TypeError(f"penalties must be a list of numpyae Penalty objects, "
+                            f"got {type(penalties).__name__}")
         penalties = list(penalties)
         for i, p in enumerate(penalties):
             if not isinstance(p, Penalty):
@@ -154,8 +165,10 @@ def mlp_layers(sizes, *, activation="relu", code_activation="identity",
     """(encoder, decoder) Sequentials of a symmetric MLP: sizes=[64, 32, 16] gives the encoder
     64 -> 32 -> 16 and the decoder 16 -> 32 -> 64 (TiedDense layers when tied)."""
     sizes = check_sizes(sizes)
-    for act in (activation, code_activation, output_activation):
-        get_activation(act)  # validate every name, even one a shallow model does not use
+    for name, act in (("activation", activation), ("code_activation", code_activation),
+                      ("output_activation", output_activation)):
+        check_activation(act, name)  # validate every name, even one a shallow model does not use
+    tied = check_bool(tied, "tied")
     rng = as_generator(rng)
     dtype = check_dtype(dtype)
     n = len(sizes) - 1
@@ -192,7 +205,14 @@ def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", los
     """
     loss = get_loss(loss)
     if output_activation is None:
-        output_activation = "identity" if loss.name == "bce" else "sigmoid"
+        output_activation = "identity" if loss.takes_logits else "sigmoid"
+    elif loss.takes_logits:
+        out_name = check_activation(output_activation, "output_activation").name
+        if out_name != "identity":
+            raise ValueError(f"output_activation must be 'identity' (or None) with loss="
+                             f"{loss.name!r}: {loss.long_name} takes logits and applies the "
+                             f"sigmoid itself, so output_activation={out_name!r} would be "
+                             f"applied twice (use loss='mse' for a {out_name} output)")
     encoder, decoder = mlp_layers(sizes, activation=activation, code_activation=code_activation,
                                   output_activation=output_activation, tied=tied, init=init,
                                   rng=rng, dtype=dtype)
@@ -201,6 +221,8 @@ def mlp_autoencoder(sizes, *, activation="relu", code_activation="identity", los
 
 def linear_autoencoder(n_features, n_components, *, rng=None, dtype=np.float32):
     """The undercomplete autoencoder with identity activations and MSE loss: D -> k -> D."""
+    n_features = check_positive_int(n_features, "n_features")
+    n_components = check_positive_int(n_components, "n_components")
     return mlp_autoencoder([n_features, n_components], activation="identity",
                            code_activation="identity", output_activation="identity",
                            loss="mse", rng=rng, dtype=dtype)
@@ -216,7 +238,10 @@ def stack_autoencoders(stages, *, copy_weights=True):
     copy_weights=True deep-copies all stages together (tied layers stay tied to their copied
     encoder layer) so that fine-tuning the stack leaves the stage models untouched.
     """
+    if isinstance(stages, (str, bytes, Model)) or not hasattr(stages, "__iter__"):
+        raise TypeError(f"stages must be a list of Autoencoders, got {type(stages).__name__}")
     stages = list(stages)
+    copy_weights = check_bool(copy_weights, "copy_weights")
     if not stages:
         raise ValueError("stages must hold at least one Autoencoder, got none")
     for i, s in enumerate(stages):

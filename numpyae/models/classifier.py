@@ -29,9 +29,17 @@ import numpy as np
 from ..core.registry import register
 from ..nn.layers import Dense, Layer, Sequential, input_dim, output_dim
 from ..nn.losses import SoftmaxCrossEntropy
-from ..core.checks import check_dtype, check_positive_int, check_sizes
+from ..core.checks import check_bool, check_dtype, check_positive_int, check_sizes
 from ..core.random import as_generator
-from .base import Model
+from .base import Model, check_activation
+
+
+def _check_n_classes(n_classes):
+    """The number of classes: an int >= 2."""
+    n_classes = check_positive_int(n_classes, "n_classes")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    return n_classes
 
 
 @register
@@ -58,7 +66,7 @@ class Classifier(Model):
             raise ValueError(f"head must output at least 2 class logits, got {head.n_out}")
         self.encoder, self.head = encoder, head
         self.loss = SoftmaxCrossEntropy()
-        self.freeze_encoder = bool(freeze_encoder)
+        self.freeze_encoder = check_bool(freeze_encoder, "freeze_encoder")
         self.input_dim = input_dim(encoder) or head.n_in
         self.code_dim = head.n_in
         self.n_classes = head.n_out
@@ -84,7 +92,9 @@ class Classifier(Model):
         Dense(code_dim, n_classes) of the encoder's dtype."""
         if not isinstance(encoder, Layer):
             raise TypeError(f"encoder must be a Layer, got {type(encoder).__name__}")
-        n_classes = check_positive_int(n_classes, "n_classes")
+        n_classes = _check_n_classes(n_classes)
+        copy_weights = check_bool(copy_weights, "copy_weights")
+        check_bool(freeze_encoder, "freeze_encoder")
         code_dim = output_dim(encoder)
         if code_dim is None:
             raise ValueError("encoder declares no output size; build the head yourself: "
@@ -99,7 +109,8 @@ class Classifier(Model):
     def logits(self, X):
         """Class scores z, inference mode.  (B, D) -> (B, K)"""
         X = self.check_input(X)
-        return self.head.forward(self.encoder.forward(X, training=False), training=False)
+        return self.finite_result(self.head.forward(self.encoder.forward(X, training=False),
+                                                    training=False), X)
 
     def predict_proba(self, X):
         """softmax(z)  (B, K), rows sum to 1."""
@@ -117,7 +128,8 @@ class Classifier(Model):
 
     def encode(self, X):
         """The encoder's features h, inference mode.  (B, D) -> (B, k)"""
-        return self.encoder.forward(self.check_input(X), training=False)
+        X = self.check_input(X)
+        return self.finite_result(self.encoder.forward(X, training=False), X)
 
     def forward_loss(self, x, y=None, *, training=True):
         """{"loss", "cross_entropy": L = -1/B sum_b log softmax(z_b)[y_b], "accuracy"} on the
@@ -155,6 +167,9 @@ def mlp_classifier(sizes, n_classes, *, activation="relu", code_activation="iden
     sizes=[64] gives multinomial logistic regression (no hidden layer).
     """
     sizes = check_sizes(sizes, min_length=1, what="at least the input size")
+    check_activation(activation, "activation")
+    check_activation(code_activation, "code_activation")
+    n_classes = _check_n_classes(n_classes)
     rng = as_generator(rng)
     dtype = check_dtype(dtype)
     n = len(sizes) - 1

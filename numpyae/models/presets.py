@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.checks import check_nonnegative_float, check_positive_int, check_sizes
+from ..core.checks import (check_bool, check_choice, check_dtype, check_nonnegative_float,
+                           check_positive_int, check_probability, check_sizes)
 from ..core.random import as_generator, child_seed, int_seed
 from ..core.registry import register
-from ..nn.corruption import get_corruption
+from ..nn.corruption import CORRUPTIONS, get_corruption
 from ..nn.layers import Sequential, TopK
 from ..nn.losses import MSE, BinaryCrossEntropy
 from ..nn.penalties import Contractive, KLSparsity, L1Activity, WeightDecay
 from .autoencoder import Autoencoder, mlp_layers
+from .base import check_activation
 
 
 class _Preset(Autoencoder):
@@ -34,6 +36,22 @@ class _Preset(Autoencoder):
 
     def get_config(self, ctx):
         return dict(self._config)
+
+
+def _check_common(sizes, tied, rng, dtype, **activations):
+    """The arguments every preset takes, checked before anything is built: sizes, tied, rng,
+    dtype, and each activation (a name such as "sigmoid" or a config dict: a preset is saved
+    by its arguments, so an Activation object is refused)."""
+    sizes = check_sizes(sizes)
+    for name, spec in activations.items():
+        if not isinstance(spec, (str, dict)):
+            raise TypeError(f"{name} must be an activation name such as 'sigmoid' (or a config "
+                            f"dict), got {type(spec).__name__}")
+        check_activation(spec, name)
+    tied = check_bool(tied, "tied")
+    as_generator(rng)
+    check_dtype(dtype)
+    return sizes, tied
 
 
 def _ufldl_penalties(penalty, weight_decay):
@@ -59,17 +77,19 @@ class DenoisingAutoencoder(_Preset):
 
     def __init__(self, sizes=(64, 32), *, noise="masking", level=0.25, activation="sigmoid",
                  code_activation="sigmoid", loss="bce", tied=False, rng=None, dtype=np.float32):
-        sizes = check_sizes(sizes)
-        if loss not in ("bce", "mse"):
-            raise ValueError(f"loss must be 'bce' or 'mse' (build an Autoencoder directly for a "
-                             f"custom Loss), got {loss!r}")
+        sizes, tied = _check_common(sizes, tied, rng, dtype, activation=activation,
+                                    code_activation=code_activation)
+        loss = check_choice(loss, "loss", ("bce", "mse"))
+        noise = check_choice(noise, "noise", tuple(CORRUPTIONS))
+        level = (check_nonnegative_float(level, "level") if noise == "gaussian"
+                 else check_probability(level, "level"))
         gen = as_generator(rng)
         encoder, decoder = mlp_layers(sizes, activation=activation, code_activation=code_activation,
                                       output_activation="identity" if loss == "bce" else "sigmoid",
                                       tied=tied, rng=gen, dtype=dtype)
-        corruption = get_corruption(noise, level, rng=child_seed(rng, gen))
+        corruption = get_corruption(noise, level, rng=child_seed(rng, gen), name="noise")
         self._build({"sizes": sizes, "noise": noise, "level": level, "activation": activation,
-                     "code_activation": code_activation, "loss": loss, "tied": bool(tied),
+                     "code_activation": code_activation, "loss": loss, "tied": tied,
                      "rng": int_seed(rng)},
                     encoder, decoder, loss, corruption=corruption)
 
@@ -90,14 +110,15 @@ class SparseAutoencoder(_Preset):
 
     def __init__(self, sizes=(64, 25), *, rho=0.01, beta=3.0, weight_decay=1e-4,
                  activation="sigmoid", tied=False, rng=None, dtype=np.float32):
-        sizes = check_sizes(sizes)
+        sizes, tied = _check_common(sizes, tied, rng, dtype, activation=activation)
+        rho = check_probability(rho, "rho", open_low=True, open_high=True)
         beta = check_nonnegative_float(beta, "beta")
         weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
         encoder, decoder = mlp_layers(sizes, activation=activation, code_activation="sigmoid",
                                       output_activation="sigmoid", tied=tied, rng=rng, dtype=dtype)
         penalties = _ufldl_penalties(KLSparsity(rho, 2 * beta), weight_decay)
         self._build({"sizes": sizes, "rho": rho, "beta": beta, "weight_decay": weight_decay,
-                     "activation": activation, "tied": bool(tied), "rng": int_seed(rng)},
+                     "activation": activation, "tied": tied, "rng": int_seed(rng)},
                     encoder, decoder, MSE(reduction="sum"), penalties=penalties)
 
     @staticmethod
@@ -118,14 +139,14 @@ class L1SparseAutoencoder(_Preset):
 
     def __init__(self, sizes=(64, 25), *, beta=0.02, weight_decay=1e-4, activation="sigmoid",
                  tied=False, rng=None, dtype=np.float32):
-        sizes = check_sizes(sizes)
+        sizes, tied = _check_common(sizes, tied, rng, dtype, activation=activation)
         beta = check_nonnegative_float(beta, "beta")
         weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
         encoder, decoder = mlp_layers(sizes, activation=activation, code_activation="sigmoid",
                                       output_activation="sigmoid", tied=tied, rng=rng, dtype=dtype)
         penalties = _ufldl_penalties(L1Activity(2 * beta), weight_decay)
         self._build({"sizes": sizes, "beta": beta, "weight_decay": weight_decay,
-                     "activation": activation, "tied": bool(tied), "rng": int_seed(rng)},
+                     "activation": activation, "tied": tied, "rng": int_seed(rng)},
                     encoder, decoder, MSE(reduction="sum"), penalties=penalties)
 
 
@@ -137,7 +158,7 @@ class KSparseAutoencoder(_Preset):
     """
 
     def __init__(self, sizes=(64, 25), *, k=5, tied=True, rng=None, dtype=np.float32):
-        sizes = check_sizes(sizes)
+        sizes, tied = _check_common(sizes, tied, rng, dtype)
         k = check_positive_int(k, "k")
         if k > sizes[-1]:
             raise ValueError(f"k must be <= the code size {sizes[-1]}, got {k}")
@@ -145,7 +166,7 @@ class KSparseAutoencoder(_Preset):
                                       output_activation="identity", tied=tied, rng=rng,
                                       dtype=dtype)
         encoder = Sequential(list(encoder.layers) + [TopK(k)])
-        self._build({"sizes": sizes, "k": k, "tied": bool(tied), "rng": int_seed(rng)},
+        self._build({"sizes": sizes, "k": k, "tied": tied, "rng": int_seed(rng)},
                     encoder, decoder, MSE(reduction="sum"))
 
 
@@ -164,7 +185,7 @@ class ContractiveAutoencoder(_Preset):
 
     def __init__(self, sizes=(64, 32), *, lam=0.1, activation="sigmoid", tied=True,
                  weight_decay=0.0, rng=None, dtype=np.float32):
-        sizes = check_sizes(sizes)
+        sizes, tied = _check_common(sizes, tied, rng, dtype, activation=activation)
         lam = check_nonnegative_float(lam, "lam")
         weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
         encoder, decoder = mlp_layers(sizes, activation=activation, code_activation=activation,
@@ -172,6 +193,6 @@ class ContractiveAutoencoder(_Preset):
                                       dtype=dtype)
         penalties = ([Contractive(lam)] if lam else []) + \
             ([WeightDecay(weight_decay)] if weight_decay else [])
-        self._build({"sizes": sizes, "lam": lam, "activation": activation, "tied": bool(tied),
+        self._build({"sizes": sizes, "lam": lam, "activation": activation, "tied": tied,
                      "weight_decay": weight_decay, "rng": int_seed(rng)},
                     encoder, decoder, BinaryCrossEntropy(reduction="sum"), penalties=penalties)

@@ -38,19 +38,32 @@ exp(-|o|) <= 1 (no exp overflow, no log 0).
 The draw eps is kept on the model (self.noise) for backward; because it comes from the Generator
 self.rng, the gradient checker (which snapshots and restores every Generator) replays the same
 eps in each finite-difference evaluation: the loss is smooth in the parameters with eps fixed.
+
+Evaluation is deterministic and leaves training alone: in inference mode (evaluate(),
+forward_loss(..., training=False), log_likelihood()) eps is drawn from a Generator seeded with
+the rng argument, by default models.base.EVAL_SEED = 0, never from self.rng. Two evaluations of
+the same model give the same numbers, and a fit() with validation data trains exactly as one
+without.
+
+Data. The Bernoulli likelihood needs x in [0, 1] (for x > 1, -log p(x|z) = softplus(o) - x o is
+unbounded below): fit, evaluate and log_likelihood refuse other data once, before any work
+(Model.check_input); encode, decode and reconstruct compute no likelihood and take any finite
+input.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from ..core.registry import register
 from ..nn.layers import Dense, Layer, Sequential, input_dim, output_dim
 from ..nn.likelihoods import get_likelihood
-from ..core.checks import check_array, check_dtype, check_nonnegative_float, check_positive_int, check_sizes
+from ..core.checks import (check_array, check_dtype, check_nonnegative_float,
+                           check_nonnegative_int, check_positive_int, check_sizes)
 from ..core.random import as_generator, child_seed, int_seed
-from .base import Model
+from .base import EVAL_SEED, Model, check_activation, check_logits_decoder
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
@@ -102,11 +115,10 @@ class VAE(Model):
         if output_dim(decoder) is not None and output_dim(decoder) != self.input_dim:
             raise ValueError(f"decoder must output {self.input_dim} features, got {output_dim(decoder)}")
         self.likelihood = get_likelihood(likelihood, self.input_dim, mean_head.W.value.dtype)
+        check_logits_decoder(decoder, self.likelihood)
         self.beta = check_nonnegative_float(beta, "beta")
-        if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, (int, np.integer)) or kl_warmup < 0:
-            raise ValueError(f"kl_warmup must be an int >= 0 (steps), got {kl_warmup!r}")
-        self.kl_warmup = int(kl_warmup)
-        self.step = int(step)
+        self.kl_warmup = check_nonnegative_int(kl_warmup, "kl_warmup")
+        self.step = check_nonnegative_int(step, "step")
         self.rng_seed = int_seed(rng)
         self.rng = as_generator(rng)
         self.noise = None
@@ -141,7 +153,8 @@ class VAE(Model):
         onehot = self._onehot(y, len(x))
         mu, r, lv = self._encode(x, onehot, training)
         sd = np.exp(0.5 * lv)
-        eps = self.rng.standard_normal(mu.shape, dtype=mu.dtype)
+        rng = self.rng if training else self.inference_rng()   # inference leaves self.rng be
+        eps = rng.standard_normal(mu.shape, dtype=mu.dtype)
         z = mu + sd * eps
         o = self.decoder.forward(self._condition(z, onehot), training=training)
         rec = self.likelihood.forward(o, x)
@@ -185,15 +198,21 @@ class VAE(Model):
         return terms
 
     # ---- inference ---------------------------------------------------------------------
-    def _check_xy(self, X, y, name="X"):
-        X = self.check_input(X, name)
+    range_hint = "or use likelihood='gaussian'"
+
+    def reconstruction_term(self):
+        """The likelihood p(x | z) (its target_range is the range the data must lie in)."""
+        return self.likelihood
+
+    def _check_xy(self, X, y, name="X", *, as_target=False):
+        X = self.check_input(X, name, as_target=as_target)
         return X, self._onehot(self.check_labels(y, len(X)), len(X))
 
     def encode_distribution(self, X, y=None):
         """q(z|x) = N(mu, exp(lv)): returns mu, lv, each (N, k)."""
         X, onehot = self._check_xy(X, y)
         mu, _, lv = self._encode(X, onehot, False)
-        return mu, lv
+        return self.finite_result((mu, lv), X)
 
     def encode(self, X, y=None):
         """The posterior mean mu(x)  (N, D) -> (N, k)."""
@@ -203,13 +222,17 @@ class VAE(Model):
         """Mean of p(x|z) (sigmoid of the logits / the Gaussian mean)  (N, k) -> (N, D)."""
         Z = check_array(Z, "Z", ndim=2, n_features=self.code_dim, dtype=self.dtype)
         onehot = self._onehot(self.check_labels(y, len(Z)), len(Z))
-        return self.likelihood.predict(self.decoder.forward(self._condition(Z, onehot), training=False))
+        out = self.likelihood.predict(self.decoder.forward(self._condition(Z, onehot),
+                                                           training=False))
+        return self.finite_result(out, Z, "Z")
 
     def reconstruct(self, X, y=None):
         """decode(encode(X)): the decoder mean at the posterior mean."""
         X, onehot = self._check_xy(X, y)
         mu, _, _ = self._encode(X, onehot, False)
-        return self.likelihood.predict(self.decoder.forward(self._condition(mu, onehot), training=False))
+        out = self.likelihood.predict(self.decoder.forward(self._condition(mu, onehot),
+                                                           training=False))
+        return self.finite_result(out, X)
 
     def sample(self, n, y=None, *, rng=None):
         """n draws z ~ N(0, I) decoded to the mean of p(x|z)  -> (n, D).
@@ -219,47 +242,103 @@ class VAE(Model):
         z = rng.standard_normal((n, self.code_dim), dtype=self.dtype)
         return self.decode(z, y)
 
+    def _check_point(self, x, name):
+        """One input row: shape (D,) or (1, D), checked like X, returned as (D,)."""
+        try:
+            nd = np.ndim(x)
+        except (ValueError, TypeError):   # ragged: check_array names it
+            nd = 1
+        arr = check_array(x, name, ndim=2 if nd == 2 else 1, n_features=self.input_dim,
+                          dtype=self.dtype)
+        if arr.ndim == 2 and len(arr) != 1:
+            raise ValueError(f"{name} must be one input, shape ({self.input_dim},) or "
+                             f"(1, {self.input_dim}), got shape {arr.shape}")
+        return arr.reshape(-1)
+
+    def _check_label(self, label, name):
+        """For interpolate/generate: None for a VAE (which takes no labels), one class label
+        for a CVAE."""
+        if not self.needs_labels:
+            return self.check_labels(label, 1, name)
+        if isinstance(label, (bool, np.bool_)) or not isinstance(label, numbers.Integral):
+            raise TypeError(f"{name} must be one int class label in [0, {self.n_classes}), "
+                            f"got {type(label).__name__} {label!r}")
+        if not 0 <= label < self.n_classes:
+            raise ValueError(f"{name} must be a class label in [0, {self.n_classes}), got {label}")
+        return int(label)
+
     def interpolate(self, x_a, x_b, n=8, y=None):
         """Decode n points on the line between the posterior means of x_a and x_b  -> (n, D).
-        (For the CVAE, y is one label used for both ends.)"""
+        x_a, x_b: one input each, (D,) or (1, D). (For the CVAE, y is one label used for both
+        ends.)"""
         n = check_positive_int(n, "n")
-        X = self.check_input(np.stack([np.ravel(x_a), np.ravel(x_b)]), "x_a, x_b")
-        yy = None if y is None else np.full(2, y)
-        mu = self.encode(X, yy)
+        X = np.stack([self._check_point(x_a, "x_a"), self._check_point(x_b, "x_b")])
+        y = self._check_label(y, "y")
+        mu = self.encode(X, None if y is None else np.full(2, y))
         t = np.linspace(0, 1, n, dtype=self.dtype)[:, None]
         return self.decode((1 - t) * mu[0] + t * mu[1], None if y is None else np.full(n, y))
 
-    def log_likelihood(self, X, y=None, *, K=100, rng=None, batch_size=None):
+    #: rows x importance samples of one decoder pass in log_likelihood (bounds its memory)
+    LOG_LIKELIHOOD_CHUNK = 16384
+
+    def log_likelihood(self, X, y=None, *, K=100, rng=EVAL_SEED, batch_size=None):
         """Importance-sampled log p(x) per row (Burda et al. 2016), with q(z|x) as proposal:
 
             log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)
                      = logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K
         log p(z) = -0.5 |z|^2 - (k/2) log 2pi;  log q(z|x) = -0.5 sum_j (eps_j^2 + lv_j) - (k/2) log 2pi.
         It is a lower bound in expectation that tightens as K grows (K = 1 is the ELBO).
-        Returns (N,) in the model's dtype. rng defaults to the model's Generator.
+        Returns (N,) in the model's dtype.
+
+        K           importance samples per row, an int >= 1
+        rng         the Generator of the draws, like evaluate(): default EVAL_SEED = 0, so the
+                    estimate is deterministic and the model's own Generator is not advanced
+        batch_size  rows per decoder pass, an int >= 1 (None: 16384 // K rows; for K > 16384
+                    one row, its K samples in chunks of 16384, so memory stays bounded)
         """
         K = check_positive_int(K, "K")
-        X, onehot = self._check_xy(X, y)
-        rng = self.rng if rng is None else as_generator(rng)
+        if batch_size is not None:
+            batch_size = check_positive_int(batch_size, "batch_size")
+        rng = as_generator(rng)
+        X, onehot = self._check_xy(X, y, as_target=True)
         N, k = len(X), self.code_dim
-        batch_size = batch_size or max(1, 16384 // K)
+        chunk = self.LOG_LIKELIHOOD_CHUNK
+        batch_size = batch_size or max(1, chunk // K)
         out = np.empty(N, dtype=self.dtype)
         for s in range(0, N, batch_size):
             xb = X[s:s + batch_size]
             oh = None if onehot is None else onehot[s:s + batch_size]
             mu, _, lv = self._encode(xb, oh, False)
             b = len(xb)
-            eps = rng.standard_normal((K, b, k), dtype=self.dtype)
-            z = mu + np.exp(0.5 * lv) * eps                              # (K, b, k)
-            zin = z.reshape(K * b, k)
-            if oh is not None:
-                zin = self._condition(zin, np.tile(oh, (K, 1)))
-            o = self.decoder.forward(zin, training=False).reshape(K, b, -1)
-            log_w = self.likelihood.log_prob(o, xb) \
-                - 0.5 * (z * z).sum(-1) + 0.5 * (eps * eps + lv).sum(-1)  # (K, b); 2pi terms cancel
-            m = log_w.max(axis=0)
-            out[s:s + b] = m + np.log(np.exp(log_w - m).mean(axis=0))
-        return out
+            if K * b <= chunk or K == 1:
+                log_w = self._log_weights(xb, oh, mu, lv, K, rng)
+                m = log_w.max(axis=0)
+                out[s:s + b] = m + np.log(np.exp(log_w - m).mean(axis=0))
+                continue
+            # streaming logsumexp over chunks of the K samples: m the running max, acc the
+            # running sum of exp(log_w - m)
+            m = np.full(b, -np.inf, dtype=self.dtype)
+            acc = np.zeros(b, dtype=self.dtype)
+            step = max(1, chunk // b)
+            for start in range(0, K, step):
+                log_w = self._log_weights(xb, oh, mu, lv, min(step, K - start), rng)
+                m_new = np.maximum(m, log_w.max(axis=0))
+                acc = acc * np.exp(m - m_new) + np.exp(log_w - m_new).sum(axis=0)
+                m = m_new
+            out[s:s + b] = m + np.log(acc / K)
+        return self.finite_result(out, X)
+
+    def _log_weights(self, xb, oh, mu, lv, K, rng):
+        """log p(x|z_k) + log p(z_k) - log q(z_k|x) for K fresh draws z_k ~ q(z|x)  -> (K, b)."""
+        b, k = len(xb), self.code_dim
+        eps = rng.standard_normal((K, b, k), dtype=self.dtype)
+        z = mu + np.exp(0.5 * lv) * eps                              # (K, b, k)
+        zin = z.reshape(K * b, k)
+        if oh is not None:
+            zin = self._condition(zin, np.tile(oh, (K, 1)))
+        o = self.decoder.forward(zin, training=False).reshape(K, b, -1)
+        return self.likelihood._log_prob(o, xb) \
+            - 0.5 * (z * z).sum(-1) + 0.5 * (eps * eps + lv).sum(-1)  # (K, b); 2pi terms cancel
 
     def get_config(self, ctx):
         """The constructor arguments, for saving: the four layers, likelihood, beta, kl_warmup,
@@ -302,6 +381,7 @@ class CVAE(VAE):
     def generate(self, label, n, *, rng=None):
         """n samples of class `label`: z ~ N(0, I), decoded with that label  -> (n, D)."""
         n = check_positive_int(n, "n")
+        label = self._check_label(label, "label")
         return self.sample(n, np.full(n, label), rng=rng)
 
     def get_config(self, ctx):
@@ -323,6 +403,11 @@ class KLTerm(Model):
             raise TypeError(f"vae must be a VAE or CVAE, got {type(vae).__name__}")
         self.vae = vae
         self.input_dim, self.n_classes, self.needs_labels = vae.input_dim, vae.n_classes, vae.needs_labels
+        self.range_hint = vae.range_hint
+
+    def reconstruction_term(self):
+        """The VAE's likelihood: the data must lie in its range, as for the VAE itself."""
+        return self.vae.reconstruction_term()
 
     def named_children(self):
         return self.vae.named_children()
@@ -333,6 +418,17 @@ class KLTerm(Model):
     def backward(self):
         """The VAE's backward with the reconstruction weight 0 and the KL weight 1."""
         self.vae.backward(rec_weight=0.0, kl_weight=1.0)
+
+
+def _check_vae_args(sizes, activation, likelihood, beta, kl_warmup, dtype):
+    """The builders' arguments, checked before any weight is drawn: (sizes, dtype)."""
+    sizes = check_sizes(sizes, min_length=2, what="the input size and the latent size at least")
+    dtype = check_dtype(dtype)
+    check_activation(activation, "activation")
+    get_likelihood(likelihood, sizes[0], dtype)
+    check_nonnegative_float(beta, "beta")
+    check_nonnegative_int(kl_warmup, "kl_warmup")
+    return sizes, dtype
 
 
 def _mlp_parts(sizes, n_classes, activation, init, rng, dtype):
@@ -357,6 +453,7 @@ def mlp_vae(sizes, *, activation="relu", likelihood="bernoulli", beta=1.0, kl_wa
     """A VAE from layer sizes: sizes=[64, 32, 2] builds
         encoder 64 -> 32, heads 32 -> 2 (mean, log-variance), decoder 2 -> 32 -> 64 (linear output).
     rng seeds the weights and, through child_seed, the model's noise Generator."""
+    _check_vae_args(sizes, activation, likelihood, beta, kl_warmup, dtype)
     gen = as_generator(rng)
     parts = _mlp_parts(sizes, None, activation, init, gen, dtype)
     return VAE(*parts, likelihood, beta=beta, kl_warmup=kl_warmup, rng=child_seed(rng, gen))
@@ -367,6 +464,7 @@ def mlp_cvae(sizes, n_classes, *, activation="relu", likelihood="bernoulli", bet
     """A conditional VAE from layer sizes; the encoder takes D + n_classes inputs, the decoder
     k + n_classes."""
     n_classes = check_positive_int(n_classes, "n_classes")
+    _check_vae_args(sizes, activation, likelihood, beta, kl_warmup, dtype)
     gen = as_generator(rng)
     parts = _mlp_parts(sizes, n_classes, activation, init, gen, dtype)
     return CVAE(*parts, likelihood, n_classes=n_classes, beta=beta, kl_warmup=kl_warmup,

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.registry import register
 from .layers import Layer
-from ..core.checks import check_nonnegative_float, check_probability
+from ..core.checks import check_finite_float, check_nonnegative_float, check_probability
 from ..core.random import as_generator, int_seed
 
 
@@ -123,9 +123,9 @@ class SaltAndPepper(Corruption):
     def __init__(self, p=0.25, *, low=0.0, high=1.0, rng=None):
         super().__init__(rng)
         self.p = check_probability(p, "p")
-        self.low, self.high = float(low), float(high)
-        if not (np.isfinite(self.low) and np.isfinite(self.high) and self.low < self.high):
-            raise ValueError(f"low and high must be finite with low < high, got {low}, {high}")
+        self.low, self.high = check_finite_float(low, "low"), check_finite_float(high, "high")
+        if not self.low < self.high:
+            raise ValueError(f"low and high must satisfy low < high, got low={low}, high={high}")
         self.keep = self.values = None
 
     def _corrupt(self, x):
@@ -149,13 +149,22 @@ class SaltAndPepper(Corruption):
 CORRUPTIONS = {"gaussian": GaussianNoise, "masking": MaskingNoise, "salt_and_pepper": SaltAndPepper}
 
 
-def get_corruption(spec, level=None, *, rng=None):
+def get_corruption(spec, level=None, *, rng=None, name="corruption"):
     """A Corruption from a name ("gaussian", "masking", "salt_and_pepper") and its level
-    (std for gaussian, p otherwise), a Corruption instance (returned as is) or None."""
+    (std >= 0 for gaussian, a probability p in [0, 1) otherwise), a Corruption instance
+    (returned as is; a level is then refused) or None. `name` is the argument's name in
+    messages (the level's is "level")."""
     if spec is None or isinstance(spec, Corruption):
+        if level is not None:
+            raise ValueError(f"level applies only to a {name} given by name "
+                             f"({sorted(CORRUPTIONS)}), got level={level!r} with {spec!r}")
         return spec
     if isinstance(spec, str) and spec in CORRUPTIONS:
         cls = CORRUPTIONS[spec]
-        return cls(rng=rng) if level is None else cls(level, rng=rng)
-    raise ValueError(f"corruption must be one of {sorted(CORRUPTIONS)}, a Corruption or None, "
+        if level is None:
+            return cls(rng=rng)
+        level = (check_nonnegative_float(level, "level") if cls is GaussianNoise
+                 else check_probability(level, "level"))
+        return cls(level, rng=rng)
+    raise ValueError(f"{name} must be one of {sorted(CORRUPTIONS)}, a Corruption or None, "
                      f"got {spec!r}")

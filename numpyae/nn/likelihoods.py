@@ -14,18 +14,33 @@ import math
 
 import numpy as np
 
-from ..core.checks import check_dtype, check_positive_int
+from ..core.checks import check_array, check_bool, check_dtype, check_finite_float, \
+    check_positive_int, check_value_range
 from ..core.registry import register
 from .activations import stable_sigmoid
-from .losses import gaussian_nll_sum
+from .losses import as_output, gaussian_nll_sum
 from .parameter import Parameter
 
 _LOG_2PI = math.log(2 * math.pi)
 
 
 class Likelihood:
-    """p(x | z) given the decoder output o: a loss with the loss protocol, plus log_prob."""
+    """p(x | z) given the decoder output o: a loss with the loss protocol, plus log_prob.
+
+    target_range  (low, high) the data x must lie in (None: any real). The Bernoulli
+                  likelihood needs [0, 1]: for x > 1 its -log p(x|z) is unbounded below.
+    forward / backward are the unchecked protocol the VAE calls on data it checked once;
+    __call__ and log_prob check their arguments like user input. A subclass implements
+    forward, backward, _log_prob (unchecked) and predict.
+    """
     name = "likelihood"
+    target_range = None
+    #: what the likelihood is called in messages ("the Bernoulli likelihood")
+    long_name = "this likelihood"
+    #: the number of features D the likelihood is built for (None: any)
+    n_features = None
+    #: whether the decoder output is logits (its last layer must apply no activation)
+    takes_logits = False
 
     def forward(self, output, target):
         """R = 1/B sum_b -log p(x_b | z_b), a float; caches what backward needs."""
@@ -35,13 +50,51 @@ class Likelihood:
         """dR/d output (B, D); adds the gradients of the likelihood's own parameters."""
         raise NotImplementedError
 
+    def __call__(self, output, target):
+        """forward() on user input: output (B, D) and target (B, D) checked first (real,
+        finite, matching shapes, the target inside target_range)."""
+        output, target = self._check_pair(output, target)
+        return self.forward(output, target)
+
     def log_prob(self, output, target):
-        """Per example log p(x | z):  (..., D) -> (...)."""
+        """Per example log p(x | z):  output (B, D) -> (B,), or (K, B, D) -> (K, B) for K
+        decoder outputs per example; target (B, D). Both checked like user input."""
+        output, target = self._check_pair(output, target, stacked=True)
+        return self._log_prob(output, target)
+
+    def _log_prob(self, output, target):
+        """log_prob without the checks (what the VAE calls on its own arrays)."""
         raise NotImplementedError
 
     def predict(self, output):
         """The mean of p(x | z): what the decoder's output reconstructs."""
         raise NotImplementedError
+
+    def check_target_range(self, target, name="target", hint=None):
+        """target, if it lies in target_range (or there is none), else a ValueError naming
+        `name`, the range needed and the range found. One min and one max over the array."""
+        if self.target_range is None:
+            return target
+        if hint is None:
+            hint = f"; scale it, e.g. {name} / 255 for 8-bit pixels"
+        return check_value_range(target, name, *self.target_range, what=self.long_name,
+                                 hint=hint)
+
+    def _check_pair(self, output, target, *, stacked=False):
+        """(output, target) checked: output (B, D) (or (K, B, D) when stacked), target (B, D)
+        of the output's dtype and inside target_range; D = n_features when that is set."""
+        try:
+            nd = np.ndim(output)
+        except (ValueError, TypeError):   # ragged: check_array names it
+            nd = 2
+        output = check_array(output, "output", ndim=3 if stacked and nd == 3 else 2,
+                             n_features=self.n_features)
+        target = check_array(target, "target", ndim=2, n_features=self.n_features,
+                             dtype=output.dtype.type)
+        if target.shape != output.shape[-2:]:
+            raise ValueError(f"target must have shape {output.shape[-2:]} to match the output "
+                             f"{output.shape}, got {target.shape}")
+        return output, self.check_target_range(target, "target")
 
     def named_parameters(self):
         """[(name, Parameter)] of the likelihood (a learned variance), else []."""
@@ -70,6 +123,9 @@ class Bernoulli(Likelihood):
     faster than np.logaddexp on a 128 x 784 batch, and it shares e between forward and backward.
     """
     name = "bernoulli"
+    target_range = (0.0, 1.0)
+    long_name = "the Bernoulli likelihood"
+    takes_logits = True
 
     @staticmethod
     def _nll_elements(o, x, e):
@@ -94,11 +150,12 @@ class Bernoulli(Likelihood):
         sig *= 1 / len(o)
         return sig
 
-    def log_prob(self, output, target):
+    def _log_prob(self, output, target):
         return -self._nll_elements(output, target, np.exp(-np.abs(output))).sum(axis=-1)
 
     def predict(self, output):
-        return stable_sigmoid(output)
+        """sigmoid(o): the mean of p(x | z), in [0, 1]."""
+        return stable_sigmoid(as_output(output))
 
     def __repr__(self):
         return "Bernoulli()"
@@ -126,9 +183,9 @@ class Gaussian(Likelihood):
     def __init__(self, n_features, logvar=0.0, learn_variance=False, min_logvar=-6.0,
                  dtype=np.float32):
         self.n_features = check_positive_int(n_features, "n_features")
-        self.logvar = float(logvar)
-        self.learn_variance = bool(learn_variance)
-        self.min_logvar = float(min_logvar)
+        self.logvar = check_finite_float(logvar, "logvar")
+        self.learn_variance = check_bool(learn_variance, "learn_variance")
+        self.min_logvar = check_finite_float(min_logvar, "min_logvar")
         dtype = check_dtype(dtype)
         if self.learn_variance and not self.logvar > self.min_logvar:
             raise ValueError(f"logvar (the initial log-variance, {logvar}) must exceed "
@@ -167,14 +224,15 @@ class Gaussian(Likelihood):
             self.u.grad += ds * (1 / (1 + np.exp(-(self.u.value - lo))))
         return self.c * self.diff * self.inv_var
 
-    def log_prob(self, output, target):
+    def _log_prob(self, output, target):
         s = self.feature_logvar()
         d = target - output
         return -0.5 * (d * d * np.exp(-s) + s + _LOG_2PI).sum(axis=-1) if np.ndim(s) else \
             -0.5 * ((d * d).sum(axis=-1) * math.exp(-s) + output.shape[-1] * (s + _LOG_2PI))
 
     def predict(self, output):
-        return output
+        """o itself: the Gaussian's mean."""
+        return as_output(output)
 
     def get_config(self, ctx):
         return {"n_features": self.n_features, "logvar": self.logvar,
@@ -189,12 +247,16 @@ def get_likelihood(spec, n_features, dtype):
     """The Likelihood for spec: "bernoulli", "gaussian" (fixed variance), "gaussian_learned"
     (a learned per-feature variance over n_features) or a Likelihood instance."""
     if isinstance(spec, Likelihood):
+        if spec.n_features is not None and spec.n_features != n_features:
+            raise ValueError(f"likelihood is built for {spec.n_features} features, the data "
+                             f"has {n_features}")
         return spec
-    if spec == "bernoulli":
-        return Bernoulli()
-    if spec == "gaussian":
-        return Gaussian(n_features, dtype=dtype)
-    if spec == "gaussian_learned":
-        return Gaussian(n_features, learn_variance=True, dtype=dtype)
+    if isinstance(spec, str):
+        if spec == "bernoulli":
+            return Bernoulli()
+        if spec == "gaussian":
+            return Gaussian(n_features, dtype=dtype)
+        if spec == "gaussian_learned":
+            return Gaussian(n_features, learn_variance=True, dtype=dtype)
     raise ValueError(f"likelihood must be 'bernoulli', 'gaussian', 'gaussian_learned' or a "
                      f"Likelihood (Bernoulli(), Gaussian(...)), got {spec!r}")

@@ -15,21 +15,42 @@ import math
 import numpy as np
 
 from .activations import stable_sigmoid
-from ..core.checks import check_array, check_labels
+from ..core.checks import FLOAT_DTYPES, check_array, check_choice, check_finite_float, \
+    check_labels, check_value_range
 from ..core.registry import register
 
 _REDUCTIONS = ("mean", "sum")
 
 
+def as_output(output, name="output"):
+    """A raw network output for predict(): a float32/float64 ndarray passes as it is (what a
+    model hands over, at no cost); anything else is checked like user input (2-D, real,
+    finite) and cast to float32 unless float64."""
+    if type(output) is np.ndarray and output.dtype.type in FLOAT_DTYPES:
+        return output
+    return check_array(output, name, ndim=2)
+
+
 class Loss:
-    """A loss L(output, target): forward -> float, backward -> dL/d output (the output's shape)."""
+    """A loss L(output, target): forward -> float, backward -> dL/d output (the output's shape).
+
+    target_range  (low, high) the targets must lie in for the loss to mean anything (None: any
+                  real). BinaryCrossEntropy needs [0, 1]: with a target t > 1 the loss
+                  log(1 + e^z) - t z is unbounded below and training drives it to -inf.
+                  __call__ checks it; a model checks its data once, before training
+                  (models.base.Model.check_input), never per step.
+    """
 
     name = "loss"
+    target_range = None
+    #: what the loss is called in messages ("the binary cross-entropy loss")
+    long_name = "this loss"
+    #: whether the output is logits the loss maps through a sigmoid itself (a network's last
+    #: layer must then apply no activation)
+    takes_logits = False
 
     def __init__(self, reduction="mean"):
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = check_choice(reduction, "reduction", _REDUCTIONS)
 
     def _scale(self, output):
         """1/(B D) for "mean", 1/B for "sum"."""
@@ -52,11 +73,12 @@ class Loss:
 
     def predict(self, output):
         """The prediction a user sees from the raw output (here the output itself)."""
-        return output
+        return as_output(output)
 
     def __call__(self, output, target):
         """forward() on user input: output (B, D) and target are checked (real, finite, matching
-        shapes; output cast to float32 unless float64) first. Models call forward() directly."""
+        shapes, the target inside target_range; output cast to float32 unless float64) first.
+        Models call forward() directly (their data was checked once, up front)."""
         output = check_array(output, "output", ndim=2)
         return self.forward(output, self._check_target(target, output))
 
@@ -64,7 +86,17 @@ class Loss:
         target = check_array(target, "target", ndim=2, dtype=output.dtype.type)
         if target.shape != output.shape:
             raise ValueError(f"target must have the output's shape {output.shape}, got {target.shape}")
-        return target
+        return self.check_target_range(target, "target")
+
+    def check_target_range(self, target, name="target", hint=None):
+        """target, if it lies in target_range (or there is none), else a ValueError naming
+        `name`, the range needed and the range found. One min and one max over the array."""
+        if self.target_range is None:
+            return target
+        if hint is None:
+            hint = f"; scale it, e.g. {name} / 255 for 8-bit pixels"
+        return check_value_range(target, name, *self.target_range, what=self.long_name,
+                                 hint=hint)
 
     def get_config(self, ctx):
         """Constructor arguments, JSON-able."""
@@ -102,8 +134,15 @@ class BinaryCrossEntropy(Loss):
     Both from one e = exp(-|z|) <= 1 (no overflow for either sign, no log(0)):
         log(1 + exp(z)) = max(z, 0) + log1p(e)       (the same as np.logaddexp(0, z), ~9x faster)
         sigmoid(z)      = max(e, [z >= 0]) / (1 + e)  (stable_sigmoid, reusing forward's e)
+
+    The output is unrestricted logits; the targets must lie in [0, 1] (target_range): for
+    t > 1 or t < 0 the loss is unbounded below in z, so it is no loss at all. __call__ refuses
+    such targets, and a model with this loss refuses such data before training.
     """
     name = "bce"
+    target_range = (0.0, 1.0)
+    long_name = "the binary cross-entropy loss"
+    takes_logits = True
 
     def forward(self, output, target):
         self._check(output, target)
@@ -125,7 +164,8 @@ class BinaryCrossEntropy(Loss):
         return grad
 
     def predict(self, output):
-        return stable_sigmoid(output)
+        """sigmoid(z): the reconstruction in [0, 1] from the logits."""
+        return stable_sigmoid(as_output(output))
 
 
 def log_softmax(z):
@@ -175,7 +215,8 @@ class SoftmaxCrossEntropy(Loss):
         return grad
 
     def predict(self, output):
-        return softmax(output)
+        """softmax(z): class probabilities, rows summing to 1."""
+        return softmax(as_output(output))
 
     def get_config(self, ctx):
         return {}
@@ -220,9 +261,7 @@ class GaussianNLL(Loss):
 
     def __init__(self, reduction="mean", logvar=0.0):
         super().__init__(reduction)
-        self.logvar = float(logvar)
-        if not np.isfinite(self.logvar):
-            raise ValueError(f"logvar must be a finite float, got {logvar!r}")
+        self.logvar = check_finite_float(logvar, "logvar")
 
     def forward(self, output, target):
         self._check(output, target)

@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from ..core.registry import register
-from ..core.checks import check_array, check_positive_int, check_nonnegative_float
+from ..core.checks import check_array, check_bool, check_dtype, check_nonnegative_float, \
+    check_positive_int
 from ..core.random import as_generator
 
 
@@ -49,7 +50,9 @@ class StandardGaussian(Prior):
         self.dim = check_positive_int(dim, "dim")
 
     def sample(self, n, rng=None, dtype=np.float32):
-        return as_generator(rng).standard_normal((check_positive_int(n, "n"), self.dim), dtype=dtype)
+        """n draws z ~ N(0, I), shape (n, dim), in dtype (float32 or float64)."""
+        n, dtype = check_positive_int(n, "n"), check_dtype(dtype)
+        return as_generator(rng).standard_normal((n, self.dim), dtype=dtype)
 
     def log_prob(self, z):
         z = self._check(z)
@@ -91,7 +94,8 @@ class GaussianMixture(Prior):
 
     def sample(self, n, rng=None, dtype=np.float32, return_components=False):
         """n draws z ~ p(z), shape (n, dim); with return_components also their components (n,)."""
-        n = check_positive_int(n, "n")
+        n, dtype = check_positive_int(n, "n"), check_dtype(dtype)
+        return_components = check_bool(return_components, "return_components")
         rng = as_generator(rng)
         comp = rng.integers(self.n_components, size=n)
         z = (self.means[comp] + self.std * rng.standard_normal((n, self.dim))).astype(dtype)
@@ -129,8 +133,8 @@ def get_prior(spec, dim):
         if spec.dim != dim:
             raise ValueError(f"prior has dim {spec.dim}, the codes have {dim}")
         return spec
-    if spec in ("gaussian", "normal"):
+    if isinstance(spec, str) and spec in ("gaussian", "normal"):
         return StandardGaussian(dim)
-    if spec == "mixture":
+    if isinstance(spec, str) and spec == "mixture":
         return GaussianMixture(dim)
     raise ValueError(f"prior must be 'gaussian', 'mixture' or a Prior, got {spec!r}")

@@ -145,3 +145,23 @@ def test_cli_aae_mixture(tmp_path, capsys):
     assert code in (0, 1)  # 3 epochs is a smoke test; the full command's verdict is in the report
     run = next(tmp_path.iterdir())
     assert (run / "codes_over_prior.png").stat().st_size > 0
+
+
+def test_aae_evaluate_is_deterministic_and_leaves_the_training_generator_alone():
+    """evaluate's discriminator term needs prior samples: they come from a Generator seeded with
+    evaluate's rng (default 0), not from the model's own, which training draws from."""
+    model = small_aae(0)
+    X = unit_inputs(1, n=30)
+    state = model.rng.bit_generator.state
+    assert model.evaluate(X) == model.evaluate(X)
+    assert model.rng.bit_generator.state == state
+    assert model.evaluate(X, rng=3)["discriminator"] != model.evaluate(X)["discriminator"]
+
+
+def test_aae_refuses_y_and_data_outside_the_bce_range():
+    model = small_aae(0)
+    X = unit_inputs(0)
+    with pytest.raises(ValueError, match="y must be None: AAE takes no labels"):
+        model.evaluate(X, np.zeros(len(X), int))
+    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\] for the binary cross-entropy"):
+        nae.fit(model, X * 255, model.make_optimizers(), epochs=1, progress=False)

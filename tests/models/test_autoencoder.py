@@ -250,3 +250,73 @@ def test_builder_default_init_follows_the_activation():
     relu = mlp_autoencoder([64, 32, 16], activation="relu", rng=0)
     sig = mlp_autoencoder([64, 32, 16], activation="sigmoid", rng=0)
     assert relu.encoder[0].init == "he_normal" and sig.encoder[0].init == "glorot_uniform"
+
+
+# ---- data and arguments checked before the first step ---------------------------------------
+
+def test_fit_refuses_bce_data_scaled_to_255_before_training():
+    """fit(mlp_autoencoder([64, 16], loss="bce"), X * 255, ...) trained to a loss of -1.05e8
+    without a word. Now the data range the loss needs is checked once, before the first step."""
+    X, _ = ae.load_digits()
+    model = ae.mlp_autoencoder([64, 16], loss="bce", rng=0)
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\] for the binary cross-entropy "
+                                         r"loss \(got values in \[0, 255\]\); scale it, e\.g\. "
+                                         r"X / 255.*loss='mse'"):
+        fit(model, X * 255, Adam(model.parameters()), epochs=2, progress=False)
+    for b, p in zip(before, model.parameters()):
+        np.testing.assert_array_equal(b, p.value)
+    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\]"):
+        model.evaluate(X * 255)
+    mse = ae.mlp_autoencoder([64, 16], loss="mse", rng=0)
+    fit(mse, X * 255, Adam(mse.parameters()), epochs=1, progress=False)   # MSE takes any range
+
+
+def test_the_data_range_is_checked_once_per_fit_not_per_step(monkeypatch):
+    """The range check is one min and one max over X per call of fit: the training steps never
+    repeat it (28 steps here, one check)."""
+    from numpyae.nn.losses import BinaryCrossEntropy
+    calls = []
+    original = BinaryCrossEntropy.check_target_range
+
+    def counting(self, target, *a, **k):
+        calls.append(target.shape)
+        return original(self, target, *a, **k)
+
+    monkeypatch.setattr(BinaryCrossEntropy, "check_target_range", counting)
+    model = ae.mlp_autoencoder([6, 3], rng=0)
+    X = np.random.default_rng(0).random((70, 6))
+    fit(model, X, Adam(model.parameters()), epochs=4, batch_size=10, progress=False)
+    assert calls == [(70, 6)]
+
+
+def test_output_activation_sigmoid_with_bce_is_refused():
+    """BCE works on logits and applies the sigmoid itself; a sigmoid output layer applied it
+    twice (reconstructions squeezed into [0.5, 0.73])."""
+    with pytest.raises(ValueError, match=r"output_activation must be 'identity' \(or None\) with "
+                                         r"loss='bce'.*'sigmoid' would be applied twice"):
+        ae.mlp_autoencoder([64, 16], loss="bce", output_activation="sigmoid")
+    with pytest.raises(ValueError, match="decoder must end in logits"):
+        Autoencoder(Sequential([Dense(6, 3)]), Sequential([Dense(3, 6, "sigmoid")]), "bce")
+    out = ae.mlp_autoencoder([6, 3], loss="bce", output_activation="identity", rng=0).reconstruct(
+        np.random.default_rng(0).random((4, 6)))
+    assert out.min() < 0.5    # one sigmoid: the full range (0, 1) is reachable
+
+
+def test_y_passed_to_a_plain_autoencoder_is_refused_not_ignored():
+    model = ae.mlp_autoencoder([6, 3], rng=0)
+    X, y = np.random.default_rng(0).random((8, 6)), np.arange(8) % 2
+    with pytest.raises(ValueError, match=r"y must be None: Autoencoder takes no labels"):
+        fit(model, X, Adam(model.parameters()), y=y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"y must be None"):
+        model.evaluate(X, y)
+    with pytest.raises(ValueError, match=r"validation_data\[1\] must be None"):
+        fit(model, X, Adam(model.parameters()), validation_data=(X, y), epochs=1, progress=False)
+
+
+def test_tied_must_be_a_bool():
+    """tied="no" is truthy: it built a tied model."""
+    with pytest.raises(TypeError, match=r"tied must be True or False, got str 'no'"):
+        ae.mlp_autoencoder([64, 16], tied="no")
+    assert isinstance(ae.mlp_autoencoder([64, 16], tied=np.bool_(True)).decoder.layers[0],
+                      TiedDense)

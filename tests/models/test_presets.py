@@ -180,3 +180,33 @@ def test_denoising_beats_vanilla_on_corrupted_inputs_small():
         noisy = MaskingNoise(0.3, rng=7).forward(X_te)
         errs[name] = np.mean((model.reconstruct(noisy) - X_te) ** 2)
     assert errs["dae"] < errs["vanilla"]
+
+
+# ---- every preset argument names itself in an error --------------------------------------------
+
+def test_sparse_autoencoder_weight_decay_string_names_the_argument():
+    """SparseAutoencoder(weight_decay='x') raised a raw error that did not name the argument."""
+    with pytest.raises(TypeError, match=r"weight_decay must be a real number, got str 'x'"):
+        SparseAutoencoder(weight_decay="x")
+
+
+@pytest.mark.parametrize("build,arg,bad", [
+    (SparseAutoencoder, "rho", 1.0), (SparseAutoencoder, "rho", 0), (SparseAutoencoder, "rho", "x"),
+    (SparseAutoencoder, "beta", -1), (SparseAutoencoder, "activation", "nope"),
+    (SparseAutoencoder, "tied", "no"), (SparseAutoencoder, "dtype", np.int32),
+    (SparseAutoencoder, "sizes", [64]), (L1SparseAutoencoder, "weight_decay", np.nan),
+    (KSparseAutoencoder, "k", 26), (KSparseAutoencoder, "k", True),
+    (ContractiveAutoencoder, "lam", "x"), (ContractiveAutoencoder, "activation", 3),
+    (DenoisingAutoencoder, "noise", "blur"), (DenoisingAutoencoder, "level", 1.0),
+    (DenoisingAutoencoder, "level", "x"), (DenoisingAutoencoder, "loss", "hinge"),
+    (DenoisingAutoencoder, "code_activation", "nope"), (DenoisingAutoencoder, "rng", -1)])
+def test_preset_arguments_are_checked_by_name(build, arg, bad):
+    with pytest.raises((TypeError, ValueError), match=arg):
+        build(**{arg: bad})
+
+
+def test_denoising_level_is_checked_for_its_noise():
+    """A Gaussian level is a standard deviation (any value >= 0), the others a probability."""
+    assert DenoisingAutoencoder(noise="gaussian", level=2.0, rng=0).corruption.std == 2.0
+    with pytest.raises(ValueError, match=r"level must lie in \[0, 1\)"):
+        DenoisingAutoencoder(noise="salt_and_pepper", level=2.0)

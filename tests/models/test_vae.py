@@ -326,3 +326,94 @@ def test_cli_cvae_writes_class_rows(tmp_path, capsys):
 def test_numpy_integer_seed_saves(tmp_path):
     model = mlp_vae([6, 3], rng=np.int64(5))
     assert nae.load(nae.save(model, tmp_path / "m.npz")).rng_seed == model.rng_seed == 6
+
+
+# ---- bad input, and evaluation that is deterministic and free of side effects ------------------
+
+def test_log_likelihood_refuses_a_negative_batch_size():
+    """log_likelihood(X, K=3, batch_size=-1) returned uninitialized memory ([8.6e+27 4.6e-41 ...]):
+    range(0, N, -1) is empty, so np.empty was never filled."""
+    model = small_vae(0)
+    X = unit_inputs(0)
+    for bad in (-1, 0):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            model.log_likelihood(X, K=3, batch_size=bad)
+    for bad in (True, "4", 2.0):
+        with pytest.raises(TypeError, match="batch_size must be a positive int"):
+            model.log_likelihood(X, K=3, batch_size=bad)
+    for bad in (0, -3, 1.5, True):
+        with pytest.raises((TypeError, ValueError), match="K must be a positive int"):
+            model.log_likelihood(X, K=bad)
+    out = model.log_likelihood(X, K=3, batch_size=2)
+    assert out.shape == (5,) and np.isfinite(out).all()
+
+
+def test_log_likelihood_batch_size_half_names_the_argument():
+    with pytest.raises(TypeError, match=r"batch_size must be a positive int, got float 0\.5"):
+        small_vae(0).log_likelihood(unit_inputs(0), batch_size=0.5)
+
+
+def test_vae_evaluate_is_deterministic_and_leaves_the_training_generator_alone():
+    """Two evaluate() calls on the same model gave 6.05 and 6.29, and each advanced the
+    Generator training draws eps from. Now eps comes from a Generator seeded with rng
+    (default 0): the same numbers every call, and self.rng untouched."""
+    model = small_vae(0)
+    X = unit_inputs(1, n=40)
+    state = model.rng.bit_generator.state
+    first, second = model.evaluate(X), model.evaluate(X)
+    assert first == second
+    # batches draw the same stream of eps: another batch size changes only the summation order
+    assert model.evaluate(X, batch_size=7) == pytest.approx(first, rel=1e-12)
+    assert model.rng.bit_generator.state == state
+    assert model.evaluate(X, rng=1)["neg_elbo"] != first["neg_elbo"]
+    assert model.evaluate(X, rng=np.random.default_rng(0)) == first
+    assert model.forward_loss(X, training=False) == model.forward_loss(X, training=False)
+    assert model.rng.bit_generator.state == state
+    a, b = model.log_likelihood(X, K=5), model.log_likelihood(X, K=5)
+    np.testing.assert_array_equal(a, b)
+    assert model.rng.bit_generator.state == state
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_fit_with_validation_trains_exactly_as_without(conditional):
+    """Validation no longer draws from the training Generator, so the training numbers (and the
+    trained parameters) are the same with and without validation data."""
+    X = unit_inputs(2, n=60)
+    y = np.arange(60) % 3
+    runs = []
+    for val in (False, True):
+        model = small_cvae(3) if conditional else small_vae(3)
+        kw = {"y": y} if conditional else {}
+        if val:
+            kw["validation_data"] = (X[:20], y[:20]) if conditional else (X[:20],)
+        h = nae.fit(model, X, nae.Adam(model.parameters(), lr=1e-2), epochs=3, batch_size=16,
+                    rng=0, progress=False, **kw)
+        runs.append((h, [p.value.copy() for p in model.parameters()]))
+    (h0, p0), (h1, p1) = runs
+    for key in h0.keys():
+        assert h0[key] == h1[key]
+    for a, b in zip(p0, p1):
+        np.testing.assert_array_equal(a, b)
+    assert "val_neg_elbo" in h1.keys()
+
+
+def test_fit_refuses_data_outside_unit_interval_for_the_bernoulli_likelihood():
+    X = unit_inputs(0, n=20) * 255
+    model = small_vae(0)
+    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\] for the Bernoulli likelihood.*"
+                                         r"likelihood='gaussian'"):
+        nae.fit(model, X, nae.Adam(model.parameters()), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\]"):
+        model.log_likelihood(X)
+    gauss = small_vae(0, "gaussian")
+    assert np.isfinite(gauss.evaluate(X)["loss"])
+    assert np.isfinite(model.encode(X)).all()   # inference takes any finite input
+
+
+def test_y_passed_to_a_plain_vae_is_refused_not_ignored():
+    model = small_vae(0)
+    X, y = unit_inputs(0), np.zeros(5, int)
+    for call in (lambda: model.evaluate(X, y), lambda: model.reconstruct(X, y),
+                 lambda: model.sample(5, y), lambda: model.log_likelihood(X, y)):
+        with pytest.raises(ValueError, match="y must be None: VAE takes no labels"):
+            call()

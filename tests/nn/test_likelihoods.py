@@ -109,3 +109,26 @@ def test_learned_variance_stays_above_its_floor():
     lik.u.value[:] = [-1e3, -4.0, 50.0]
     s = lik.feature_logvar()
     assert np.all(s >= -4.0) and np.all(np.isfinite(s)) and s[2] == pytest.approx(50.0)
+
+
+def test_bernoulli_refuses_targets_outside_unit_interval():
+    """The Bernoulli -log p(x|z) = softplus(o) - x o is unbounded below for x > 1: its user-facing
+    entry points refuse such x by name (the VAE refuses such data before training)."""
+    o = np.zeros((2, 3))
+    for call in (lambda x: Bernoulli()(o, x), lambda x: Bernoulli().log_prob(o, x)):
+        with pytest.raises(ValueError, match=r"target must lie in \[0, 1\] for the Bernoulli "
+                                             r"likelihood \(got values in \[0, 255\]\)"):
+            call(np.array([[0.0, 128.0, 255.0]] * 2))
+        with pytest.raises(ValueError, match=r"target must lie in \[0, 1\]"):
+            call(np.full((2, 3), -0.5))
+    assert np.isfinite(Bernoulli()(o, np.array([[0.0, 0.5, 1.0]] * 2)))
+
+
+def test_log_prob_checks_its_arguments_and_takes_k_outputs_per_example():
+    lik = Gaussian(3, dtype=np.float64)
+    o, x = np.zeros((4, 2, 3)), np.full((2, 3), 0.5)
+    np.testing.assert_allclose(lik.log_prob(o, x), np.broadcast_to(lik.log_prob(o[0], x), (4, 2)))
+    with pytest.raises(ValueError, match="target must have shape"):
+        lik.log_prob(o, np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="output"):
+        lik.log_prob("o", x)

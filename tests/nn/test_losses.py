@@ -117,3 +117,24 @@ def test_gaussian_nll_gradient_and_value_with_a_fixed_log_variance(data, shape, 
     c = 1 / (B * D) if reduction == "mean" else 1 / B
     expected = c * 0.5 * np.sum((out - tgt) ** 2 * np.exp(-logvar) + logvar + np.log(2 * np.pi))
     assert loss.forward(out, tgt) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+# ---- targets outside the range a loss needs ---------------------------------------------------
+
+def test_bce_refuses_targets_outside_unit_interval_instead_of_returning_200():
+    """BinaryCrossEntropy()(full 50, full -3) returned 200: with t = -3 the loss
+    log(1 + e^z) - t z is unbounded (no loss at all). Now the target's range is refused."""
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\] for the binary "
+                                         r"cross-entropy loss \(got values in \[-3, -3\]\)"):
+        BinaryCrossEntropy()(np.full((4, 5), 50.0), np.full((4, 5), -3.0))
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\].*\[0, 255\]"):
+        BinaryCrossEntropy()(np.zeros((2, 3)), np.array([[0, 128, 255]] * 2))
+    # the output is logits: unrestricted; the edges of [0, 1] are fine
+    assert np.isfinite(BinaryCrossEntropy()(np.full((4, 5), 50.0), np.ones((4, 5))))
+    assert np.isfinite(BinaryCrossEntropy()(np.full((4, 5), -50.0), np.zeros((4, 5))))
+
+
+def test_the_losses_without_a_range_take_any_real_target():
+    out, tgt = np.zeros((3, 2)), np.full((3, 2), 255.0)
+    assert MSE()(out, tgt) == pytest.approx(255.0 ** 2)
+    assert MSE.target_range is None and BinaryCrossEntropy.target_range == (0.0, 1.0)
