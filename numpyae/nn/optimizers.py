@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from .parameter import Parameter, unique
-from ..core.checks import check_nonnegative_float
+from ..core.checks import all_finite, check_nonnegative_float
 
 
 #: Entries of a decaying optimizer state below FLUSH_BELOW_TINY x the smallest normal float are
@@ -64,7 +64,10 @@ def row_blocks(shape, block=None):
 
 class Optimizer:
     """Base class: updates a list of Parameters in place from their .grad (step), and saves
-    and restores everything step() depends on (state_dict / load_state_dict)."""
+    and restores everything step() depends on: hyperparameters() (the constructor's settings),
+    state_dict() / load_state_dict() (lr, step counters and the per-parameter arrays, which
+    state_arrays() lists as references), check_state_dict() (a loaded state validated like
+    user input)."""
 
     def __init__(self, parameters, lr):
         try:
@@ -91,29 +94,93 @@ class Optimizer:
         """One update of every parameter from its current .grad."""
         raise NotImplementedError
 
+    def hyperparameters(self):
+        """The constructor's settings step() uses, JSON-safe: {"lr": ...}, and each subclass's
+        own (betas, eps, momentum, nesterov, weight_decay...). A checkpoint records them and a
+        resumed run must have the same."""
+        return {"lr": self.lr}
+
+    def state_arrays(self):
+        """[(key, array)] of the per-parameter state (SGD's velocities, Adam's m and v): the
+        optimizer's OWN arrays, references, never copies. Calling it costs nothing but a short
+        list, so it may run after every step (the update guard checks these arrays for
+        overflow); writing into an array changes the optimizer. state_dict() holds the same
+        arrays under the same keys."""
+        return []
+
+    def counters(self):
+        """{key: int}: the step counters of the state (Adam's t, SGD's steps)."""
+        return {}
+
     def state_dict(self):
-        """Everything step() depends on besides the parameters: {"lr": 0-d array, ...}."""
-        return {"lr": np.array(self.lr)}
+        """Everything step() depends on besides the parameters and the hyperparameters:
+        {"lr": 0-d array, <counter>: 0-d int array, <key>: per-parameter array}.
 
-    def load_state_dict(self, state):
-        """Copy a state_dict() back in place; keys and shapes must match exactly."""
-        self._check_state(state)
-        self.lr = float(state["lr"])
+        Guarantee: the per-parameter arrays are the optimizer's own (those of state_arrays(),
+        references, not copies), so this is cheap enough to call after every step; copy the
+        arrays to keep a snapshot."""
+        state = {"lr": np.array(self.lr)}
+        state.update({k: np.array(v) for k, v in self.counters().items()})
+        state.update(self.state_arrays())
+        return state
 
-    def _check_state(self, state):
+    def check_state_dict(self, state):
+        """Validate a state (e.g. read from a checkpoint) like user input, changing nothing.
+
+        It must have exactly the keys of state_dict(); lr a finite number > 0; every counter a
+        non-negative integer (an integer dtype, 0-d); every per-parameter array the shape and
+        dtype of the optimizer's own and finite; plus the subclass's rules (_check_consistency:
+        Adam's v >= 0, no moments before the first step...). A TypeError or ValueError names
+        the key, what was expected and what came."""
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
         mine = self.state_dict()
         missing, extra = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
         if missing or extra:
             raise ValueError(f"state does not fit this {type(self).__name__}: missing keys "
-                             f"{missing}, unexpected keys {extra}")
-        for k, v in mine.items():
-            got = np.asarray(state[k])
-            if got.shape != np.shape(v):
-                raise ValueError(f"state[{k!r}] must have shape {np.shape(v)}, got {got.shape}")
-            if got.dtype.kind not in "iuf":
-                raise ValueError(f"state[{k!r}] must be numeric, got dtype {got.dtype}")
+                             f"{missing[:8]}, unexpected keys {extra[:8]}")
+        got = {}
+        for k, ref in mine.items():
+            try:
+                got[k] = value = np.asarray(state[k])
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"state[{k!r}] must be a numeric array, got "
+                                f"{type(state[k]).__name__} ({exc})") from None
+            if value.dtype.kind not in "iuf":
+                raise ValueError(f"state[{k!r}] must be numeric, got dtype {value.dtype}")
+            if value.shape != ref.shape:
+                raise ValueError(f"state[{k!r}] must have shape {ref.shape}, got {value.shape}")
+        lr = got["lr"]
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"state['lr'] must be a finite number > 0, got {lr}")
+        for k in self.counters():
+            if got[k].dtype.kind not in "iu" or got[k] < 0:
+                raise ValueError(f"state[{k!r}] (a step counter) must be an integer >= 0, "
+                                 f"got {got[k]!r} of dtype {got[k].dtype}")
+        for k, ref in self.state_arrays():
+            if got[k].dtype != ref.dtype:
+                raise ValueError(f"state[{k!r}] must have dtype {ref.dtype} (its parameter's), "
+                                 f"got {got[k].dtype}")
+            if not all_finite(got[k]):
+                raise ValueError(f"state[{k!r}] contains NaN or inf")
+        self._check_consistency(got)
+
+    def _check_consistency(self, state):
+        """The subclass's rules for a state whose keys, shapes, dtypes and finiteness passed."""
+
+    def load_state_dict(self, state):
+        """Copy a state_dict() back in place, after check_state_dict(state): on an error nothing
+        has changed."""
+        self.check_state_dict(state)
+        self.lr = float(state["lr"])
+        for k, arr in self.state_arrays():
+            arr[...] = state[k]
+        for k in self.counters():
+            self._set_counter(k, int(state[k]))
+
+    def _set_counter(self, key, value):
+        """Set the step counter `key` (a key of counters())."""
+        raise KeyError(key)
 
 
 class SGD(Optimizer):
@@ -125,6 +192,9 @@ class SGD(Optimizer):
         self.momentum = check_nonnegative_float(momentum, "momentum")
         if self.momentum >= 1:
             raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {type(nesterov).__name__} "
+                            f"{nesterov!r}")
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
@@ -148,19 +218,27 @@ class SGD(Optimizer):
         if self._flush_every and self._steps % self._flush_every == 0:
             flush_tiny(self.velocity)
 
-    def state_dict(self):
-        """lr, the step count and the velocities."""
-        state = super().state_dict()
-        state["steps"] = np.array(self._steps)   # the flush schedule (a resumed run repeats it)
-        state.update({f"velocity.{i}": v for i, v in enumerate(self.velocity)})
-        return state
+    def hyperparameters(self):
+        """lr, momentum, nesterov, weight_decay."""
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
 
-    def load_state_dict(self, state):
-        """Copy a state_dict() back in place."""
-        super().load_state_dict(state)
-        self._steps = int(state["steps"])
-        for i, v in enumerate(self.velocity):
-            v[...] = state[f"velocity.{i}"]
+    def state_arrays(self):
+        """[("velocity.<i>", v_i)]: the velocities themselves (references, no copies)."""
+        return [(f"velocity.{i}", v) for i, v in enumerate(self.velocity)]
+
+    def counters(self):
+        """{"steps": steps taken} (the flush schedule: a resumed run repeats it)."""
+        return {"steps": self._steps}
+
+    def _set_counter(self, key, value):
+        self._steps = value
+
+    def _check_consistency(self, state):
+        """No velocity before the first step."""
+        if int(state["steps"]) == 0 and any(np.any(state[k]) for k, _ in self.state_arrays()):
+            raise ValueError("state['steps'] is 0 but the velocities are not all zero: a state "
+                             "before the first step has none")
 
 
 class Adam(Optimizer):
@@ -242,21 +320,32 @@ class Adam(Optimizer):
         if self._flush_v and self.eps and t % self._flush_v == 0:   # eps = 0: keep v exact
             flush_tiny(self.v)
 
-    def state_dict(self):
-        """lr, the step t and the moments m, v."""
-        state = super().state_dict()
-        state["t"] = np.array(self.t)
-        state.update({f"m.{i}": m for i, m in enumerate(self.m)})
-        state.update({f"v.{i}": v for i, v in enumerate(self.v)})
-        return state
+    def hyperparameters(self):
+        """lr, betas, eps, weight_decay (decoupled or not follows from the class)."""
+        return {"lr": self.lr, "betas": [self.b1, self.b2], "eps": self.eps,
+                "weight_decay": self.weight_decay}
 
-    def load_state_dict(self, state):
-        """Copy a state_dict() back in place."""
-        super().load_state_dict(state)
-        self.t = int(state["t"])
-        for i, (m, v) in enumerate(zip(self.m, self.v)):
-            m[...] = state[f"m.{i}"]
-            v[...] = state[f"v.{i}"]
+    def state_arrays(self):
+        """[("m.<i>", m_i)] then [("v.<i>", v_i)]: the moments themselves (references)."""
+        return [(f"m.{i}", m) for i, m in enumerate(self.m)] + \
+            [(f"v.{i}", v) for i, v in enumerate(self.v)]
+
+    def counters(self):
+        """{"t": steps taken} (the bias corrections 1 - b^t depend on it)."""
+        return {"t": self.t}
+
+    def _set_counter(self, key, value):
+        self.t = value
+
+    def _check_consistency(self, state):
+        """v >= 0 (a mean of squares); no moments before the first step (t = 0)."""
+        for i in range(len(self.v)):
+            if (state[f"v.{i}"] < 0).any():
+                raise ValueError(f"state['v.{i}'] (a mean of squared gradients) must be >= 0, "
+                                 f"got a minimum of {state[f'v.{i}'].min()}")
+        if int(state["t"]) == 0 and any(np.any(state[k]) for k, _ in self.state_arrays()):
+            raise ValueError("state['t'] is 0 but the moments m, v are not all zero: a state "
+                             "before the first step has none")
 
 
 class AdamW(Adam):

@@ -7,6 +7,10 @@ on it in inference mode, prefixed "val_".
 """
 from __future__ import annotations
 
+import importlib.util
+
+import numpy as np
+
 from ..core.checks import check_positive_int, check_probability
 from ..core.random import as_generator
 from ..models.base import Model, NonFiniteError
@@ -26,37 +30,71 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     validation_split  fraction of X held out instead (drawn with rng)
     rng               int seed or np.random.Generator for the split and the shuffling
     callbacks         Callback objects, e.g. EarlyStopping(patience=5)
-    progress          a tqdm progress bar over epochs (tqdm.auto renders in notebooks)
+    progress          True/False: a tqdm progress bar over epochs (a widget in notebooks with
+                      ipywidgets, text otherwise; never a warning)
+    shuffle           True/False: reshuffle the training rows every epoch
     checkpoint        path: every `checkpoint_every` epochs (and at the end) write, atomically,
                       the parameters, optimizer state, the states of the shuffling Generator and
-                      of every Generator the model holds, the epoch and the History (.npz, no pickle;
-                      numpyae.load(path) reads the model from it)
+                      of every Generator the model holds, the epoch, the History and the run's
+                      record (batch size, shuffle, validation split, SHA-256 fingerprints of the
+                      data: training.checkpointing) (.npz, no pickle; numpyae.load(path) reads the
+                      model from it). Its folder must exist and be writable: checked before the
+                      first step.
     resume            path of such a checkpoint: continue from it. Build the model and optimizer
-                      as before and pass the same data, rng and settings: the resumed run then
-                      ends bit-identical to an uninterrupted one. `epochs` is the total, including
-                      the epochs already done; the returned History holds them all. Callbacks
-                      start afresh (e.g. EarlyStopping's patience counter).
+                      as before and pass the same data and settings: the resumed run then ends
+                      bit-identical to an uninterrupted one. A resume that differs in anything
+                      that determines the result (model, optimizer class and hyperparameters,
+                      batch size, shuffle, validation split, data) is refused before anything
+                      changes, with a message naming each difference. `epochs` is the total,
+                      including the epochs already done; the returned History holds them all.
+                      The Generators' states come from the checkpoint (the validation split
+                      too, so even rng=None holds out the same rows). Callbacks start afresh
+                      (e.g. EarlyStopping's patience counter).
 
+    Everything the run needs is checked before its first step: the arguments, the data (its
+    range for the loss: model.check_input), the optimizer (an Optimizer over exactly the model's
+    Parameters), the checkpoint's folder, and the resume's compatibility.
     Training happens in the model's dtype (float32 by default): X is converted once, up front.
     A NaN or inf loss or gradient raises NonFiniteError naming the epoch, the step and the
     quantity, before the optimizer touches the parameters: they stay at their last good values.
     An update that itself overflows a parameter (finite gradient, huge learning rate) is undone
     before the error is raised (models.base.guarded_update).
     """
+    # everything the run needs is checked before its first step
     if not isinstance(model, Model):
         raise TypeError(f"model must be a numpyae Model, got {type(model).__name__}")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
+    shuffle, progress = _check_flag(shuffle, "shuffle"), _check_flag(progress, "progress")
     rng = as_generator(rng)
-    X, y, X_val, y_val = _training_data(model, X, y, validation_data, validation_split, rng)
-    callbacks = _check_callbacks_and_optimizer(model, optimizer, callbacks)
+    callbacks = _check_callbacks(callbacks)
+    _check_optimizer(model, optimizer)
+    checkpoint, every, resume = checkpointing.check_paths(checkpoint, checkpoint_every, resume)
+    X, y, X_val, y_val, split = _training_data(model, X, y, validation_data, validation_split)
+    ck = checkpointing.read_resume(resume)
+    recording = ck is not None or checkpoint is not None
+    X_all, y_all, validation = X, y, None
+    if split is not None:
+        generator, before = checkpointing.split_generator(rng, ck)
+        X, y, X_val, y_val, held_out = _split(X, y, split, generator)
+        if recording:
+            validation = {"split": split, "rng": before,
+                          "held_out": checkpointing.held_out_fingerprint(held_out)}
+    elif X_val is not None:
+        validation = {"data": X_val, "labels": y_val}
+    run = checkpointing.run_record(X=X_all, y=y_all, batch_size=batch_size, shuffle=shuffle,
+                                   validation=validation) if recording else None
 
     history = History()
-    start_epoch, ckpt = checkpointing.setup(model, optimizer, rng, history, len(X), checkpoint,
-                                            checkpoint_every, resume, epochs)
+    start_epoch = 0
+    if ck is not None:
+        start_epoch = checkpointing.resume_run(ck, model, optimizer, rng, history, run, epochs)
+    ckpt = None if checkpoint is None else checkpointing.Checkpointer(
+        checkpoint, every, model, optimizer, checkpointing.run_generators(rng, model), history,
+        len(X), run)
     for cb in callbacks:
         cb.on_train_begin(model, history)
-    bar = _progress(epochs, progress, start_epoch)
+    bar = progress_bar(epochs, "epochs", "epoch", done=start_epoch) if progress else None
     try:
         for epoch in range(start_epoch, epochs):
             logs = _train_epoch(model, optimizer, X, y, batch_size, rng if shuffle else None, epoch)
@@ -82,33 +120,36 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     return history
 
 
-def _training_data(model, X, y, validation_data, validation_split, rng):
-    """(X, y, X_val, y_val), checked and in the model's dtype; the split drawn with rng."""
+def _training_data(model, X, y, validation_data, validation_split):
+    """(X, y, X_val, y_val, split): checked and in the model's dtype; split is the checked
+    validation_split fraction (drawn later, by _split) or None."""
     X = model.check_input(X, "X")
     y = model.check_labels(y, len(X), "y")
     if validation_data is not None and validation_split is not None:
         raise ValueError("pass validation_data or validation_split, not both")
     if validation_split is not None:
-        return _split(X, y, validation_split, rng)
+        frac = check_probability(validation_split, "validation_split", open_low=True)
+        n_val = int(round(frac * len(X)))
+        if n_val < 1 or n_val >= len(X):
+            raise ValueError(f"validation_split={frac} leaves no examples on one side of {len(X)}")
+        return X, y, None, None, frac
     if validation_data is None:
-        return X, y, None, None
+        return X, y, None, None, None
     if not isinstance(validation_data, (tuple, list)) or not 1 <= len(validation_data) <= 2:
         raise TypeError("validation_data must be a tuple (X_val,) or (X_val, y_val)")
     X_val = model.check_input(validation_data[0], "validation_data[0]")
     y_val = model.check_labels(validation_data[1] if len(validation_data) == 2 else None,
                                len(X_val), "validation_data[1]")
-    return X, y, X_val, y_val
+    return X, y, X_val, y_val, None
 
 
-def _split(X, y, validation_split, rng):
-    """A random held-out fraction of the rows: (X, y, X_val, y_val)."""
-    frac = check_probability(validation_split, "validation_split", open_low=True)
+def _split(X, y, frac, rng):
+    """A random held-out fraction of the rows, drawn with rng: (X, y, X_val, y_val, the held-out
+    row indices)."""
     n_val = int(round(frac * len(X)))
-    if n_val < 1 or n_val >= len(X):
-        raise ValueError(f"validation_split={frac} leaves no examples on one side of {len(X)}")
     order = rng.permutation(len(X))
     tr, va = order[n_val:], order[:n_val]
-    return X[tr], (None if y is None else y[tr]), X[va], (None if y is None else y[va])
+    return X[tr], (None if y is None else y[tr]), X[va], (None if y is None else y[va]), va
 
 
 def _train_epoch(model, optimizer, X, y, batch_size, rng, epoch):
@@ -142,12 +183,15 @@ def _batch(X, y, order, start, batch_size):
     return X[idx], (None if y is None else y[idx])
 
 
-def _check_callbacks_and_optimizer(model, optimizer, callbacks):
-    """The callbacks as a list, each a Callback; the optimizer an Optimizer (unless the model
-    brings its own train_step, which decides what it takes)."""
-    if not isinstance(optimizer, Optimizer) and type(model).train_step is Model.train_step:
-        raise TypeError(f"optimizer must be a numpyae Optimizer (e.g. Adam(model.parameters())), "
-                        f"got {type(optimizer).__name__}")
+def _check_flag(value, name):
+    """value as a bool; anything but True/False (e.g. the string "no") is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_callbacks(callbacks):
+    """The callbacks as a list, each a Callback."""
     if isinstance(callbacks, Callback):
         callbacks = [callbacks]
     try:
@@ -161,12 +205,62 @@ def _check_callbacks_and_optimizer(model, optimizer, callbacks):
     return callbacks
 
 
-def _progress(epochs, progress, done):
-    """A tqdm bar over the epochs (None without progress), advanced past those already done."""
-    if not progress:
-        return None
-    from tqdm.auto import tqdm   # only when a bar is drawn: importing it warns in some notebooks
-    bar = tqdm(total=epochs, desc="epochs", unit="epoch", leave=True)
+def _check_optimizer(model, optimizer):
+    """The optimizer must be an Optimizer (unless the model brings its own train_step, which
+    decides what it takes: the AAE's PhaseOptimizers) and must update exactly the model's
+    Parameters: all of them (in a composite such as PhaseOptimizers, all its optimizers
+    together), and no other model's."""
+    custom = type(model).train_step is not Model.train_step
+    if not isinstance(optimizer, Optimizer) and not custom:
+        raise TypeError(f"optimizer must be a numpyae Optimizer (e.g. Adam(model.parameters())), "
+                        f"got {type(optimizer).__name__}")
+    params = getattr(optimizer, "parameters", None)
+    if not isinstance(params, (list, tuple)):
+        if custom:
+            return   # the model's own train_step checks what it is given
+        raise TypeError(f"optimizer must list the Parameters it updates in .parameters, got "
+                        f"{type(params).__name__}")
+    named = model.named_parameters_unique()
+    theirs = {id(p) for p in params}
+    mine = {id(p) for _, p in named}
+    missing = [name for name, p in named if id(p) not in theirs]
+    foreign = len(theirs - mine)
+    if missing or foreign:
+        hint = ("model.make_optimizers()" if not isinstance(optimizer, Optimizer)
+                else "Adam(model.parameters())")
+        raise ValueError(
+            f"optimizer must update exactly the model's parameters: the model has {len(mine)} "
+            f"Parameters, the optimizer updates {len(theirs)}, of which {len(theirs & mine)} "
+            f"are the model's"
+            + (f" (missing: {missing[:6]}{' ...' if len(missing) > 6 else ''})" if missing else "")
+            + (f" and {foreign} belong to something else" if foreign else "")
+            + f"; build it from this model, e.g. {hint}")
+
+
+def widgets_available():
+    """Whether ipywidgets can be imported (tqdm's notebook bar needs it), without importing it."""
+    try:
+        return importlib.util.find_spec("ipywidgets") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def progress_bar(total, desc, unit, *, done=0):
+    """A tqdm bar over `total` units, advanced past the `done` ones already finished.
+
+    tqdm.auto (a widget in a notebook, text elsewhere) only when ipywidgets is importable;
+    otherwise tqdm.std's text bar, since tqdm.auto in a notebook without ipywidgets warns
+    "IProgress not found". No warning either way (an outdated ipywidgets gives the text bar).
+    """
+    if widgets_available():
+        import warnings
+        from tqdm.std import TqdmWarning
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TqdmWarning)
+            from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    bar = tqdm(total=total, desc=desc, unit=unit, leave=True)
     if done:
-        bar.update(min(done, epochs))
+        bar.update(min(done, total))
     return bar

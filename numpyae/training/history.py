@@ -2,9 +2,11 @@
 (hooks at the start, after every epoch and at the end) and EarlyStopping."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from ..core.checks import check_positive_int
+from ..core.checks import check_nonnegative_float, check_positive_int
 
 
 class History:
@@ -41,13 +43,21 @@ class History:
         return {"records": {k: list(v) for k, v in self.records.items()}, "epochs": self.epochs}
 
     def load_state_dict(self, state):
-        """Replace the records with a state_dict() (checked: a ValueError if malformed)."""
+        """Replace the records with a state_dict(), checked like user input: epochs an int >= 0,
+        every record a list of at most `epochs` finite real numbers (fit stops at a NaN or inf;
+        a ValueError if malformed; nothing changes then)."""
         records, epochs = (state.get("records"), state.get("epochs")) if isinstance(state, dict) \
             else (None, None)
-        if not isinstance(records, dict) or not isinstance(epochs, int) or any(
-                not isinstance(v, list) for v in records.values()):
-            raise ValueError(f"history state must be {{'records': {{name: [floats]}}, 'epochs': int}}, "
-                             f"got {state!r:.80}")
+        if not isinstance(records, dict) or not isinstance(epochs, int) or isinstance(epochs, bool) \
+                or epochs < 0 or any(not isinstance(v, list) for v in records.values()):
+            raise ValueError(f"history state must be {{'records': {{name: [floats]}}, 'epochs': "
+                             f"int >= 0}}, got {state!r:.80}")
+        for name, values in records.items():
+            if len(values) > epochs or any(isinstance(x, bool) or not isinstance(x, numbers.Real)
+                                           or not np.isfinite(x) for x in values):
+                raise ValueError(f"history state must be {{'records': {{name: [finite floats]}}, "
+                                 f"'epochs': int >= 0}} with at most {epochs} values per record; "
+                                 f"record {name!r} is {values!r:.80}")
         self.records = {str(k): [float(x) for x in v] for k, v in records.items()}
         self.epochs = epochs
 
@@ -78,10 +88,18 @@ class EarlyStopping(Callback):
     with restore_best, put back the parameters of the best epoch at the end."""
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be the name of a record, a str such as 'val_loss', "
+                            f"got {type(monitor).__name__} {monitor!r}")
+        if not monitor:
+            raise ValueError("monitor must be the name of a record such as 'val_loss', got ''")
         self.monitor = monitor
         self.patience = check_positive_int(patience, "patience")
-        self.min_delta = float(min_delta)
-        self.restore_best = restore_best
+        self.min_delta = check_nonnegative_float(min_delta, "min_delta")
+        if not isinstance(restore_best, (bool, np.bool_)):
+            raise TypeError(f"restore_best must be True or False, got "
+                            f"{type(restore_best).__name__} {restore_best!r}")
+        self.restore_best = bool(restore_best)
 
     def on_train_begin(self, model, history):
         self.best, self.best_epoch, self.wait = np.inf, -1, 0

@@ -79,6 +79,7 @@ from ..models.aae import AAE
 from ..models.base import Model, NonFiniteError
 from ..models.vae import VAE
 from ..teaching.gradcheck import FrozenRandomness
+from .fit import progress_bar
 from .history import Callback, History
 
 __all__ = ["lbfgs", "minimize", "LBFGSResult", "CurvatureMemory", "MinimizeHistory", "METHODS"]
@@ -596,7 +597,7 @@ def minimize(model, X, y=None, *, method="lbfgs", max_iter=400, m=10, c1=1e-4, c
     history = MinimizeHistory(method)
     for cb in callbacks:
         cb.on_train_begin(model, history)
-    bar = _progress(max_iter, progress)
+    bar = progress_bar(max_iter, "L-BFGS", "it") if progress else None
 
     accepted = [None]           # the last accepted theta (None: still the starting one)
 
@@ -766,9 +767,3 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
-def _progress(total, progress):
-    """A tqdm bar over the iterations, or None without progress."""
-    if not progress:
-        return None
-    from tqdm.auto import tqdm   # only when a bar is drawn
-    return tqdm(total=total, desc="L-BFGS", unit="it", leave=True)

@@ -169,3 +169,112 @@ def test_blockwise_adam_equals_whole_array_adam_bit_for_bit(monkeypatch, cls, wd
         results.append([p.value for p in params] + opt.m + opt.v)
     for whole, blocked in zip(*results):
         np.testing.assert_array_equal(whole, blocked)
+
+
+# ---- state: references for the update guard, validated like user input when loaded ---------------
+
+def _trained(cls, **kw):
+    rng = np.random.default_rng(0)
+    params = [Parameter(rng.standard_normal((4, 3)).astype(np.float32)),
+              Parameter(np.zeros(3, np.float32))]
+    opt = cls(params, lr=0.01, **kw)
+    for _ in range(3):
+        for p in params:
+            p.grad[...] = rng.standard_normal(p.value.shape)
+        opt.step()
+    return opt
+
+
+@pytest.mark.parametrize("cls, kw, keys", [
+    (SGD, {"momentum": 0.9}, ["velocity.0", "velocity.1"]),
+    (Adam, {}, ["m.0", "m.1", "v.0", "v.1"]),
+    (AdamW, {}, ["m.0", "m.1", "v.0", "v.1"]),
+])
+def test_state_dict_returns_the_optimizers_own_arrays(cls, kw, keys):
+    """The update guard checks optimizer.state_dict() after every step (Adam's v overflowing to
+    inf froze 186 weights with no NonFiniteError): every per-parameter state array must be in it,
+    as a reference (no copy per step)."""
+    opt = _trained(cls, **kw)
+    own = opt.velocity if cls is SGD else opt.m + opt.v
+    state = opt.state_dict()
+    arrays = dict(opt.state_arrays())
+    assert [k for k in state if k not in ("lr", "t", "steps")] == keys == list(arrays)
+    for key, mine in zip(keys, own):
+        assert state[key] is mine and arrays[key] is mine
+    state[keys[0]][0] = np.inf                      # writing through it changes the optimizer
+    assert not np.isfinite(own[0]).all()
+
+
+@pytest.mark.parametrize("cls, kw, expected", [
+    (SGD, {"momentum": 0.5, "nesterov": True, "weight_decay": 0.1},
+     {"lr": 0.01, "momentum": 0.5, "nesterov": True, "weight_decay": 0.1}),
+    (Adam, {"betas": (0.8, 0.99), "eps": 1e-6},
+     {"lr": 0.01, "betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 0.0}),
+    (AdamW, {}, {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2}),
+])
+def test_hyperparameters(cls, kw, expected):
+    assert cls([Parameter(np.ones(2))], lr=0.01, **kw).hyperparameters() == expected
+
+
+def _bad(key, value):
+    """Replace state[key] by value; a value "inf", "nan" or "-0.5" goes into its first entry."""
+    def change(state):
+        if isinstance(value, str) and value in ("inf", "nan", "-0.5"):
+            a = np.array(state[key], copy=True)
+            a.flat[0] = float(value)
+            state[key] = a
+        else:
+            state[key] = value
+    return change
+
+
+@pytest.mark.parametrize("cls, change, exc, text", [
+    (Adam, _bad("lr", np.array(-0.01)), ValueError, r"state\['lr'\] must be a finite number > 0, got -0\.01"),
+    (Adam, _bad("lr", np.array(np.inf)), ValueError, r"state\['lr'\] must be a finite number > 0"),
+    (Adam, _bad("lr", np.array(0.0)), ValueError, r"state\['lr'\] must be a finite number > 0"),
+    (Adam, _bad("v.0", "inf"), ValueError, r"state\['v\.0'\] contains NaN or inf"),
+    (Adam, _bad("m.1", "nan"), ValueError, r"state\['m\.1'\] contains NaN or inf"),
+    (Adam, _bad("v.1", "-0.5"), ValueError, r"state\['v\.1'\] \(a mean of squared gradients\) must be >= 0"),
+    (Adam, _bad("t", np.array(0)), ValueError, r"state\['t'\] is 0 but the moments m, v are not all zero"),
+    (Adam, _bad("t", np.array(1.5)), ValueError, r"state\['t'\] \(a step counter\) must be an integer >= 0"),
+    (Adam, _bad("t", np.array(-1)), ValueError, r"state\['t'\] \(a step counter\) must be an integer >= 0"),
+    (Adam, _bad("t", np.array([3])), ValueError, r"state\['t'\] must have shape \(\)"),
+    (Adam, _bad("m.0", np.zeros((4, 3), np.float64)), ValueError, r"state\['m\.0'\] must have dtype float32"),
+    (Adam, _bad("m.0", np.zeros((4, 3), np.complex64)), ValueError, r"state\['m\.0'\] must be numeric"),
+    (Adam, _bad("m.0", "not an array"), ValueError, r"state\['m\.0'\] must be numeric"),
+    (Adam, _bad("m.0", [[1, 2], [3]]), TypeError, r"state\['m\.0'\] must be a numeric array"),
+    (SGD, _bad("steps", np.array(-2)), ValueError, r"state\['steps'\] \(a step counter\)"),
+    (SGD, _bad("steps", np.array(0)), ValueError, r"state\['steps'\] is 0 but the velocities"),
+    (SGD, _bad("velocity.0", "inf"), ValueError, r"state\['velocity\.0'\] contains NaN or inf"),
+])
+def test_load_state_dict_validates_like_user_input(cls, change, exc, text):
+    """Reproducer: lr=-0.01, v=inf, t=0 and t=1.5 were accepted; t=-1 raised ZeroDivisionError
+    in Adam.step later. A refused state leaves the optimizer as it was."""
+    kw = {"momentum": 0.9} if cls is SGD else {}
+    source = _trained(cls, **kw)
+    state = {k: np.array(v, copy=True) for k, v in source.state_dict().items()}
+    change(state)
+    target = _trained(cls, **kw)
+    before = {k: np.array(v, copy=True) for k, v in target.state_dict().items()}
+    with pytest.raises(exc, match=text):
+        target.load_state_dict(state)
+    with pytest.raises(exc, match=text):
+        target.check_state_dict(state)
+    after = target.state_dict()
+    assert before.keys() == after.keys()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_a_fresh_state_with_t_0_and_zero_moments_is_accepted():
+    opt = Adam([Parameter(np.ones(3))])
+    other = Adam([Parameter(np.ones(3))])
+    other.load_state_dict(opt.state_dict())
+    assert other.t == 0
+
+
+@pytest.mark.parametrize("value", ["no", "yes", 1, 0, None])
+def test_sgd_nesterov_must_be_a_bool(value):
+    """nesterov="no" turned Nesterov on (a non-empty string is truthy)."""
+    with pytest.raises(TypeError, match="nesterov must be True or False"):
+        SGD([Parameter(np.ones(1))], momentum=0.9, nesterov=value)
+    assert SGD([Parameter(np.ones(1))], momentum=0.9, nesterov=np.bool_(True)).nesterov is True

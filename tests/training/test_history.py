@@ -58,3 +58,42 @@ def test_early_stopping_restores_the_best_parameters(digits):
     assert h.epochs < 50 and spy.seen == h.epochs - 1
     best = min(h["val_loss"])
     assert model.evaluate(X_va[:100])["loss"] == pytest.approx(best, rel=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, exc, text", [
+    ({"min_delta": "x"}, TypeError, "min_delta must be a real number, got str 'x'"),
+    ({"min_delta": -0.1}, ValueError, "min_delta must be a finite number >= 0"),
+    ({"min_delta": float("nan")}, ValueError, "min_delta must be a finite number >= 0"),
+    ({"min_delta": True}, TypeError, "min_delta must be a real number"),
+    ({"patience": 0}, ValueError, "patience must be a positive int"),
+    ({"patience": 2.5}, TypeError, "patience must be a positive int"),
+    ({"monitor": 3}, TypeError, "monitor must be the name of a record"),
+    ({"monitor": ""}, ValueError, "monitor must be the name of a record"),
+    ({"restore_best": "no"}, TypeError, "restore_best must be True or False, got str 'no'"),
+])
+def test_early_stopping_checks_its_arguments(kwargs, exc, text):
+    """Reproducer: EarlyStopping(min_delta='x') raised a raw error that did not name the
+    argument."""
+    with pytest.raises(exc, match=text):
+        EarlyStopping(**kwargs)
+
+
+def test_early_stopping_keeps_good_arguments():
+    stop = EarlyStopping(monitor="loss", patience=3, min_delta=1, restore_best=np.bool_(False))
+    assert (stop.monitor, stop.patience, stop.min_delta, stop.restore_best) == ("loss", 3, 1.0, False)
+
+
+@pytest.mark.parametrize("state", [
+    {"records": {"loss": [0.5, 0.4, 0.3]}, "epochs": 2},      # more values than epochs
+    {"records": {"loss": ["0.5"]}, "epochs": 1},              # a string is not a number
+    {"records": {"loss": [True]}, "epochs": 1},
+    {"records": {"loss": [float("nan")]}, "epochs": 1},      # fit stops at NaN: never recorded
+    {"records": {}, "epochs": -1},
+    {"records": {}, "epochs": True},
+])
+def test_history_state_is_validated_like_user_input(state):
+    h = History()
+    h.append({"loss": 1.0})
+    with pytest.raises(ValueError, match="history state must be"):
+        h.load_state_dict(state)
+    assert h.records == {"loss": [1.0]} and h.epochs == 1     # unchanged
