@@ -72,19 +72,8 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     checkpoint, every, resume = checkpointing.check_paths(checkpoint, checkpoint_every, resume)
     X, y, X_val, y_val, split = _training_data(model, X, y, validation_data, validation_split)
     ck = checkpointing.read_resume(resume)
-    recording = ck is not None or checkpoint is not None
-    X_all, y_all, validation = X, y, None
-    if split is not None:
-        generator, before = checkpointing.split_generator(rng, ck)
-        X, y, X_val, y_val, held_out = _split(X, y, split, generator)
-        if recording:
-            validation = {"split": split, "rng": before,
-                          "held_out": checkpointing.held_out_fingerprint(held_out)}
-    elif X_val is not None:
-        validation = {"data": X_val, "labels": y_val}
-    run = checkpointing.run_record(X=X_all, y=y_all, batch_size=batch_size, shuffle=shuffle,
-                                   validation=validation) if recording else None
-
+    X, y, X_val, y_val, run = _split_and_record(X, y, X_val, y_val, split, rng, ck, batch_size,
+                                                shuffle, recording=ck is not None or checkpoint is not None)
     history = History()
     start_epoch = 0
     if ck is not None:
@@ -104,10 +93,7 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss")})
-            stop = False
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs, model, history)
-                stop = stop or cb.stop_training
+            stop = _end_of_epoch(callbacks, epoch, logs, model, history)
             if ckpt is not None and ((epoch + 1) % ckpt.every == 0 or stop or epoch + 1 == epochs):
                 ckpt.write(epoch + 1)
             if stop:
@@ -118,6 +104,33 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     for cb in callbacks:
         cb.on_train_end(model, history)
     return history
+
+
+def _split_and_record(X, y, X_val, y_val, split, rng, ck, batch_size, shuffle, *, recording):
+    """Draw the validation split (from the checkpoint's Generator state on a resume, so the
+    interrupted run's rows are held out) and, when checkpointing or resuming, the run record
+    that a resume must match. Returns (X, y, X_val, y_val, run or None)."""
+    X_all, y_all, validation = X, y, None
+    if split is not None:
+        generator, before = checkpointing.split_generator(rng, ck)
+        X, y, X_val, y_val, held_out = _split(X, y, split, generator)
+        if recording:
+            validation = {"split": split, "rng": before,
+                          "held_out": checkpointing.held_out_fingerprint(held_out)}
+    elif X_val is not None:
+        validation = {"data": X_val, "labels": y_val}
+    run = checkpointing.run_record(X=X_all, y=y_all, batch_size=batch_size, shuffle=shuffle,
+                                   validation=validation) if recording else None
+    return X, y, X_val, y_val, run
+
+
+def _end_of_epoch(callbacks, epoch, logs, model, history):
+    """Call every callback's on_epoch_end; whether any asked to stop."""
+    stop = False
+    for cb in callbacks:
+        cb.on_epoch_end(epoch, logs, model, history)
+        stop = stop or cb.stop_training
+    return stop
 
 
 def _training_data(model, X, y, validation_data, validation_split):

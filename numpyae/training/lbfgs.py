@@ -447,16 +447,8 @@ def lbfgs(fun, x0, *, max_iter=400, m=10, c1=1e-4, c2=0.9, gtol=1e-5, ftol=1e-10
                            f"converged: max|g| = {gnorm:.3g} <= gtol = {gtol:g} at x0", 0, 0)
     status = reason = None
     while status is None:
-        if len(memory):
-            d = memory.apply(g)
-            d *= -1.0
-            dphi0 = float(g @ d)
-            if not dphi0 < 0:              # not a descent direction (rounding): start afresh
-                memory.clear()
-                restarts += 1
-        if not len(memory):
-            d = -g
-            dphi0 = -float(g @ g)
+        d, dphi0, restarted = _search_direction(memory, g)
+        restarts += restarted
         alpha = 1.0 if len(memory) else min(1.0, 1.0 / math.sqrt(-dphi0))
         search = _LineSearch(fun, x, f, d, dphi0, c1, c2, max_ls, check)
         t = search.run(alpha)
@@ -478,18 +470,38 @@ def lbfgs(fun, x0, *, max_iter=400, m=10, c1=1e-4, c2=0.9, gtol=1e-5, ftol=1e-10
                               "evaluations": evaluations,
                               "line_search_evaluations": search.evaluations})) \
             if callback is not None else False
-        reduction = (f_prev - f) / max(abs(f_prev), abs(f), 1.0)
-        if gnorm <= gtol:
-            status, reason = CONVERGED, f"converged: max|g| = {gnorm:.3g} <= gtol = {gtol:g}"
-        elif reduction <= ftol:
-            status, reason = CONVERGED, (f"converged: relative reduction of f {reduction:.3g} "
-                                         f"<= ftol = {ftol:g}")
-        elif stop:
-            status, reason = CALLBACK, "stopped by the callback"
-        elif iterations >= max_iter:
-            status, reason = MAX_ITER, (f"max_iter = {max_iter} iterations done "
-                                        f"(max|g| = {gnorm:.3g}, gtol = {gtol:g})")
+        status, reason = _stopping(f_prev, f, gnorm, gtol, ftol, stop, iterations, max_iter)
     return LBFGSResult(x, f, g, iterations, evaluations, status, reason, skipped, restarts)
+
+
+def _search_direction(memory, g):
+    """(d, g^T d, restarted): d = -H g from the curvature memory, or steepest descent -g when
+    the memory is empty or its d is not a descent direction (then the memory is cleared)."""
+    restarted = 0
+    if len(memory):
+        d = memory.apply(g)
+        d *= -1.0
+        dphi0 = float(g @ d)
+        if dphi0 < 0:
+            return d, dphi0, 0
+        memory.clear()                 # not a descent direction (rounding): start afresh
+        restarted = 1
+    return -g, -float(g @ g), restarted
+
+
+def _stopping(f_prev, f, gnorm, gtol, ftol, stop, iterations, max_iter):
+    """(status, reason) after an accepted iteration, or (None, None) to go on."""
+    reduction = (f_prev - f) / max(abs(f_prev), abs(f), 1.0)
+    if gnorm <= gtol:
+        return CONVERGED, f"converged: max|g| = {gnorm:.3g} <= gtol = {gtol:g}"
+    if reduction <= ftol:
+        return CONVERGED, f"converged: relative reduction of f {reduction:.3g} <= ftol = {ftol:g}"
+    if stop:
+        return CALLBACK, "stopped by the callback"
+    if iterations >= max_iter:
+        return MAX_ITER, (f"max_iter = {max_iter} iterations done "
+                          f"(max|g| = {gnorm:.3g}, gtol = {gtol:g})")
+    return None, None
 
 
 # ---- minimize: a numpyae Model's full-batch loss ------------------------------------------
@@ -573,6 +585,44 @@ def minimize(model, X, y=None, *, method="lbfgs", max_iter=400, m=10, c1=1e-4, c
     An exception during the run (KeyboardInterrupt, an error in a callback) leaves the model
     at the last accepted iterate before it propagates.
     """
+    max_iter, m, c1, c2, gtol, ftol, max_ls, X, y, X_val, y_val, callbacks = _check_arguments(
+        model, X, y, method, max_iter, m, c1, c2, gtol, ftol, max_ls, validation_data,
+        callbacks, progress)
+    problem = _ModelProblem(model, X, y)
+    history = MinimizeHistory(method)
+    for cb in callbacks:
+        cb.on_train_begin(model, history)
+    bar = progress_bar(max_iter, "L-BFGS", "it") if progress else None
+
+    record = _IterationLog(problem, history, X_val, y_val, callbacks, bar)
+    try:
+        result = lbfgs(problem, problem.pack(), max_iter=max_iter, m=m, c1=c1, c2=c2,
+                       gtol=gtol, ftol=ftol, max_ls=max_ls, callback=record)
+    except NonFiniteError as exc:
+        problem.restore(record.accepted)
+        if problem.evaluations != 1:
+            raise
+        raise NonFiniteError(f"the model's loss at its current parameters is not finite "
+                             f"({exc}); nothing was changed") from None
+    except BaseException:          # an error in a callback, KeyboardInterrupt, ...
+        problem.restore(record.accepted)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    history.initial, history.frozen_noise = problem.first_terms, problem.stochastic
+    problem.finish(result.x)
+    history.status, history.stop_reason = result.status, result.stop_reason
+    history.skipped_pairs, history.restarts = result.skipped_pairs, result.restarts
+    for cb in callbacks:
+        cb.on_train_end(model, history)
+    return history
+
+
+def _check_arguments(model, X, y, method, max_iter, m, c1, c2, gtol, ftol, max_ls,
+                     validation_data, callbacks, progress):
+    """minimize's arguments checked before any work: (max_iter, m, c1, c2, gtol, ftol, max_ls,
+    X, y, X_val, y_val, callbacks), X and y in the model's dtype."""
     if not isinstance(model, Model):
         raise TypeError(f"model must be a numpyae Model, got {type(model).__name__}")
     if not isinstance(method, str):
@@ -589,60 +639,41 @@ def minimize(model, X, y=None, *, method="lbfgs", max_iter=400, m=10, c1=1e-4, c
     callbacks = _check_callbacks(callbacks)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
-
     for name, p in model.named_parameters_unique():
         if not all_finite(p.value):
             raise NonFiniteError(f"parameter {name} contains NaN or inf; nothing was changed")
-    problem = _ModelProblem(model, X, y)
-    history = MinimizeHistory(method)
-    for cb in callbacks:
-        cb.on_train_begin(model, history)
-    bar = progress_bar(max_iter, "L-BFGS", "it") if progress else None
+    return max_iter, m, c1, c2, gtol, ftol, max_ls, X, y, X_val, y_val, callbacks
 
-    accepted = [None]           # the last accepted theta (None: still the starting one)
 
-    def record(info):
-        accepted[0] = info["x"]
+class _IterationLog:
+    """lbfgs's per-iteration callback for minimize: records the loss terms (and validation
+    terms) in the History, advances the bar, calls the callbacks; remembers the last accepted
+    theta so that an interrupted run can be put back there."""
+
+    def __init__(self, problem, history, X_val, y_val, callbacks, bar):
+        self.problem, self.history, self.X_val, self.y_val = problem, history, X_val, y_val
+        self.callbacks, self.bar = callbacks, bar
+        self.accepted = None          # the last accepted theta (None: still the starting one)
+
+    def __call__(self, info):
+        problem, history, model = self.problem, self.history, self.problem.model
+        self.accepted = info["x"]
         if info["iteration"] == 1:
             history.initial, history.frozen_noise = problem.first_terms, problem.stochastic
-        terms = problem.terms_at(info["x"])
-        logs = {**terms, "grad_norm": info["grad_norm"], "step_length": info["step_length"],
-                "evaluations": info["evaluations"]}
-        if X_val is not None:
+        logs = {**problem.terms_at(info["x"]), "grad_norm": info["grad_norm"],
+                "step_length": info["step_length"], "evaluations": info["evaluations"]}
+        if self.X_val is not None:
             logs.update({f"val_{k}": v for k, v in
-                         model.evaluate(X_val, y_val, batch_size=len(X_val)).items()})
+                         model.evaluate(self.X_val, self.y_val, batch_size=len(self.X_val)).items()})
         history.append(logs)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({"loss": f"{info['f']:.6g}", "grad": f"{info['grad_norm']:.2g}"})
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({"loss": f"{info['f']:.6g}", "grad": f"{info['grad_norm']:.2g}"})
         stop = False
-        for cb in callbacks:
+        for cb in self.callbacks:
             cb.on_epoch_end(info["iteration"] - 1, logs, model, history)
             stop = stop or cb.stop_training
         return stop
-
-    try:
-        result = lbfgs(problem, problem.pack(), max_iter=max_iter, m=m, c1=c1, c2=c2,
-                       gtol=gtol, ftol=ftol, max_ls=max_ls, callback=record)
-    except NonFiniteError as exc:
-        problem.restore(accepted[0])
-        if problem.evaluations != 1:
-            raise
-        raise NonFiniteError(f"the model's loss at its current parameters is not finite "
-                             f"({exc}); nothing was changed") from None
-    except BaseException:          # an error in a callback, KeyboardInterrupt, ...
-        problem.restore(accepted[0])
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    history.initial, history.frozen_noise = problem.first_terms, problem.stochastic
-    problem.finish(result.x)
-    history.status, history.stop_reason = result.status, result.stop_reason
-    history.skipped_pairs, history.restarts = result.skipped_pairs, result.restarts
-    for cb in callbacks:
-        cb.on_train_end(model, history)
-    return history
 
 
 class _ModelProblem:
