@@ -91,37 +91,179 @@ def plot_reconstructions(originals, reconstructions, corrupted=None, *, image_sh
     return fig
 
 
-def plot_history(history, keys=None, *, ax=None, log=False, title="loss"):
-    """Loss curves from a History: every record (or the given keys) against the epoch."""
+#: record names in words, for legends and axis labels; a record "val_<name>" is
+#: "validation <words>" and any other record "training <words>" (record_label)
+RECORD_WORDS = {
+    "loss": "loss", "neg_elbo": "negative ELBO", "reconstruction": "reconstruction loss",
+    "kl": "KL divergence", "kl_sparsity": "KL sparsity penalty", "weight_decay": "weight decay",
+    "l1_activity": "L1 activity penalty", "contractive": "contractive penalty",
+    "discriminator": "discriminator loss", "generator": "generator loss",
+    "cross_entropy": "cross-entropy", "accuracy": "accuracy", "grad_norm": "largest |gradient|",
+    "step_length": "step length", "evaluations": "loss evaluations"}
+
+
+def _record_words(name):
+    """The words of a record name without its "val_" prefix: RECORD_WORDS, a repeated penalty
+    "kl_sparsity_2" as "KL sparsity penalty 2", anything else with spaces for underscores."""
+    if name in RECORD_WORDS:
+        return RECORD_WORDS[name]
+    stem, _, number = name.rpartition("_")
+    if number.isdigit() and stem in RECORD_WORDS:
+        return f"{RECORD_WORDS[stem]} {number}"
+    return name.replace("_", " ")
+
+
+def record_label(key):
+    """A History record's name in words: "loss" -> "training loss", "val_loss" -> "validation
+    loss", "val_neg_elbo" -> "validation negative ELBO", "kl" -> "training KL divergence"."""
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a record name (str), got {type(key).__name__}")
+    if key.startswith("val_"):
+        return f"validation {_record_words(key[4:])}"
+    return f"training {_record_words(key)}"
+
+
+def _history_keys(history, keys):
+    """The records to plot, checked: every one of `keys` (default: all) is in the history."""
+    if not (hasattr(history, "keys") and hasattr(history, "__getitem__")):
+        raise TypeError(f"history must be a History (or a dict of lists), got "
+                        f"{type(history).__name__}")
+    available = list(history.keys())
+    if isinstance(keys, str):
+        raise TypeError(f"keys must be a list of record names, got the string {keys!r} "
+                        f"(write [{keys!r}])")
+    keys = available if keys is None else list(keys)
+    if not keys:
+        raise ValueError(f"keys must name at least one record; the history has {available}")
+    missing = [k for k in keys if k not in available]
+    if missing:
+        raise ValueError(f"keys: the history has no record {missing[0]!r}; it has {available}")
+    return keys
+
+
+def _history_labels(keys, labels):
+    """One legend label per key: labels is None (record_label), a dict {key: label} (the keys
+    it leaves out get record_label) or a sequence with one label per key."""
+    if labels is None:
+        return [record_label(k) for k in keys]
+    if isinstance(labels, dict):
+        extra = [k for k in labels if k not in keys]
+        if extra:
+            raise ValueError(f"labels names {extra[0]!r}, which is not among the plotted keys "
+                             f"{keys}")
+        out = [labels.get(k, record_label(k)) for k in keys]
+    elif isinstance(labels, (list, tuple)):
+        if len(labels) != len(keys):
+            raise ValueError(f"labels must have one entry per key ({len(keys)}: {keys}), "
+                             f"got {len(labels)}")
+        out = list(labels)
+    else:
+        raise TypeError(f"labels must be None, a dict {{key: label}} or a list of labels, got "
+                        f"{type(labels).__name__}")
+    bad = [v for v in out if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"labels must be strings, got {bad[0]!r}")
+    return out
+
+
+def plot_history(history, keys=None, *, labels=None, ylabel=None, xlabel=None, ax=None,
+                 log=False, title=None):
+    """Loss curves from a History: every record (or the given keys) against the epoch.
+
+    keys     the records to draw (default: all of them); a ValueError names one it lacks
+    labels   legend entries: None turns each key into words (record_label: "loss" ->
+             "training loss", "val_loss" -> "validation loss", "val_kl" -> "validation KL
+             divergence"), or a dict {key: label} (other keys keep their words), or a list with
+             one label per key
+    ylabel   the y axis, best with the loss's name and unit, e.g. "binary cross-entropy per
+             pixel (nats)"; default: the records' common words ("loss"), or "loss terms"
+    xlabel   default "epoch" ("iteration" for a minimize() History: one record per iteration)
+    title    default: the words of the records' quantities, e.g. "loss" or "reconstruction
+             loss and KL divergence"
+    A training record is a solid line, its validation record ("val_" + the same name) a dashed
+    line of the same colour.
+    """
     plt = _plt()
+    keys = _history_keys(history, keys)
+    legend = _history_labels(keys, labels)
+    for name, value in (("ylabel", ylabel), ("xlabel", xlabel), ("title", title)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
+    bases = list(dict.fromkeys(k[4:] if k.startswith("val_") else k for k in keys))
+    words = [_record_words(b) for b in bases]
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    keys = list(keys or history.keys())
-    for k in keys:
+    for k, label in zip(keys, legend):
         values = history[k]
-        ax.plot(np.arange(1, len(values) + 1), values, label=k,
-                linestyle="--" if k.startswith("val_") else "-")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+        validation = k.startswith("val_")
+        colour = f"C{bases.index(k[4:] if validation else k) % 10}"
+        ax.plot(np.arange(1, len(values) + 1), values, label=label, color=colour,
+                linestyle="--" if validation else "-")
+    ax.set_xlabel(xlabel or ("iteration" if getattr(history, "method", None) else "epoch"))
+    ax.set_ylabel(ylabel or (words[0] if len(words) == 1 else "loss terms"))
     if log:
         ax.set_yscale("log")
-    ax.set_title(title)
+    ax.set_title(title if title is not None else
+                 words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1])
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
 
 
-def plot_latent(codes, labels=None, *, ax=None, title="latent codes"):
-    """Scatter of 2-D codes (first two dimensions), colored by label."""
+def _check_labels_for(codes, labels, name="labels"):
+    """labels: None or one finite number per code (N,) (booleans count as 0 and 1)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.dtype == bool:
+        labels = labels.astype(np.int64)
+    if labels.shape != (len(codes),) or not np.issubdtype(labels.dtype, np.number) \
+            or not np.all(np.isfinite(labels)):
+        raise ValueError(f"{name} must be {len(codes)} finite numbers (one per code), got "
+                         f"{labels.dtype} array of shape {labels.shape}")
+    return labels
+
+
+def _scatter_by_label(ax, codes, labels, label_name, **kw):
+    """Scatter codes (first two dims) coloured by labels with a colour bar titled label_name.
+
+    Up to 10 distinct integer labels (classes) get one tab10 colour each and a colour bar with
+    one block per class, its tick at the block's centre; other labels a continuous viridis
+    bar. Returns (the PathCollection, a few of the colours used, for a legend entry)."""
+    values = np.unique(labels)
+    if len(values) <= 10 and np.all(values == np.round(values)):
+        from matplotlib.colors import BoundaryNorm, ListedColormap
+        cmap = ListedColormap([f"C{i}" for i in range(len(values))])
+        index = np.searchsorted(values, labels)
+        norm = BoundaryNorm(np.arange(len(values) + 1) - 0.5, len(values))
+        sc = ax.scatter(codes[:, 0], codes[:, 1], c=index, cmap=cmap, norm=norm, **kw)
+        bar = ax.figure.colorbar(sc, ax=ax, ticks=np.arange(len(values)))
+        bar.ax.set_yticklabels([f"{v:g}" for v in values])
+        bar.set_label(label_name)
+        return sc, [cmap(i) for i in range(min(len(values), 5))]
+    sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="viridis", **kw)
+    ax.figure.colorbar(sc, ax=ax, label=label_name)
+    return sc, [sc.cmap(t) for t in (0.1, 0.5, 0.9)]
+
+
+def plot_latent(codes, labels=None, *, ax=None, title="latent codes", label_name="label"):
+    """Scatter of 2-D codes (first two dimensions), coloured by label.
+
+    labels       None or (N,) numbers; up to 10 classes get one colour each and a colour bar
+                 with one block per class (its tick at the block's centre)
+    label_name   the colour bar's title, e.g. "digit"
+    """
     plt = _plt()
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[1] < 2:
         raise ValueError(f"codes must be (N, >=2), got shape {codes.shape}")
+    labels = _check_labels_for(codes, labels)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
-    sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8)
-    if labels is not None:
-        ax.figure.colorbar(sc, ax=ax, label="label")
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=6, alpha=0.8, color="C0")
+    else:
+        _scatter_by_label(ax, codes, labels, label_name, s=6, alpha=0.8)
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
     ax.set_title(title)
@@ -202,24 +344,40 @@ def plot_image_rows(rows, *, row_labels=None, image_shape=None, ax=None, title=N
 
 
 def plot_codes_over_prior(codes, prior_samples, labels=None, *, ax=None,
-                          title="codes over prior samples"):
-    """Prior samples (grey) under the codes (first two dimensions, colored by label)."""
+                          title="codes over prior samples", label_name="label"):
+    """Prior samples (light grey) under the codes (first two dimensions, coloured by label).
+
+    labels       None (codes in one colour) or (N,) numbers, shown by a colour bar titled
+                 label_name (e.g. "digit"; up to 10 classes: one colour block per class)
+    The legend has two entries: "prior samples" (a grey dot) and the codes, drawn as a row of
+    the class colours and labelled "codes (coloured by <label_name>)" when labels are given.
+    """
     plt = _plt()
+    from matplotlib.legend_handler import HandlerTuple
+    from matplotlib.lines import Line2D
     codes, prior_samples = np.asarray(codes), np.asarray(prior_samples)
     for name, a in (("codes", codes), ("prior_samples", prior_samples)):
         if a.ndim != 2 or a.shape[1] < 2:
             raise ValueError(f"{name} must be (N, >=2), got shape {a.shape}")
+    labels = _check_labels_for(codes, labels)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
-    ax.scatter(prior_samples[:, 0], prior_samples[:, 1], s=4, c="0.75", label="prior samples")
-    sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10" if labels is not None else None,
-                    s=6, alpha=0.8, label="codes")
-    if labels is not None:
-        ax.figure.colorbar(sc, ax=ax, label="label")
+    ax.scatter(prior_samples[:, 0], prior_samples[:, 1], s=4, c="0.78")
+    dot = dict(marker="o", linestyle="", markersize=4)
+    prior_handle = Line2D([], [], color="0.78", **dot)
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=6, alpha=0.8, color="C0")
+        handles = [prior_handle, Line2D([], [], color="C0", **dot)]
+        texts = ["prior samples", "codes"]
+    else:
+        _, colours = _scatter_by_label(ax, codes, labels, label_name, s=6, alpha=0.8)
+        handles = [prior_handle, tuple(Line2D([], [], color=c, **dot) for c in colours)]
+        texts = ["prior samples", f"codes (coloured by {label_name})"]
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(handles, texts, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.2)},
+              handlelength=3.5, fontsize=8, loc="best", framealpha=0.9)
     ax.set_title(title)
     return ax
 
@@ -381,21 +539,33 @@ def plot_interpolation(decode, z_start=None, z_end=None, *, n_steps=10, method="
     return ax
 
 
-def plot_stage_histories(histories, *, keys=("loss", "val_loss"), fig=None):
+def plot_stage_histories(histories, *, keys=("loss", "val_loss"), ylabels=None, fig=None):
     """One panel per stage ("stage 1", ..., "fine-tune"): its loss curves. Returns the Figure.
 
     histories: the dict pretrain_and_finetune returns (or a list of History objects). Stages
     have different losses (BCE on pixels, MSE on codes), hence separate panels.
+    ylabels: None ("loss"), or a dict {stage name: y-axis label} naming each stage's loss and
+    unit, e.g. {"stage 1": "binary cross-entropy per pixel (nats)", "stage 2": "squared
+    error per code unit"}.
     """
     plt = _plt()
     items = list(histories.items()) if isinstance(histories, dict) else \
         [(f"stage {i + 1}", h) for i, h in enumerate(histories)]
     if not items:
         raise ValueError("histories must hold at least one History, got none")
+    ylabels = {} if ylabels is None else ylabels
+    if not isinstance(ylabels, dict):
+        raise TypeError(f"ylabels must be a dict {{stage name: label}} or None, got "
+                        f"{type(ylabels).__name__}")
+    unknown = [k for k in ylabels if k not in dict(items)]
+    if unknown:
+        raise ValueError(f"ylabels names the stage {unknown[0]!r}; the stages are "
+                         f"{[name for name, _ in items]}")
     if fig is None:
         fig = plt.figure(figsize=(3.6 * len(items), 3.2))
     axes = np.atleast_1d(fig.subplots(1, len(items)))
     for ax, (name, history) in zip(axes, items):
-        plot_history(history, [k for k in keys if k in history] or None, ax=ax, title=name)
+        plot_history(history, [k for k in keys if k in history] or None, ax=ax, title=name,
+                     ylabel=ylabels.get(name))
     fig.tight_layout()
     return fig

@@ -107,8 +107,10 @@ def test_pretraining_study_small(digits):
     assert "±" in summary[0]["pretrained acc"] and summary[0]["pretrained wins"].endswith("/2")
     for r in per_seed:
         assert 0 <= r["pretrained acc"] <= 1 and 0 <= r["random-init acc"] <= 1
-    ax = plot_pretraining_study(per_seed)
-    assert len(ax.patches) == 4
+    fig = plot_pretraining_study(per_seed)
+    accuracy, difference = fig.axes
+    assert len(accuracy.patches) == 4                   # a bar per (fraction, initialization)
+    assert len(difference.get_lines()) >= 2             # per-seed points and the zero line
 
 
 def test_cli_study_latent_writes_a_run_folder(tmp_path, capsys):
@@ -138,3 +140,40 @@ def test_cli_study_pretraining_writes_a_run_folder(tmp_path, capsys):
     (run,) = [d for d in os.listdir(tmp_path) if d.startswith("study-pretraining")]
     assert {"pretraining_study.md", "pretraining_study.csv", "pretraining_per_seed.csv",
             "pretraining_histories_seed0.png"} <= set(os.listdir(tmp_path / run))
+
+
+def _per_seed(pretrained, random_init, fraction=0.05):
+    return [{"labeled fraction": fraction, "labels": 70, "seed": i, "pretrained acc": p,
+             "random-init acc": r} for i, (p, r) in enumerate(zip(pretrained, random_init))]
+
+
+def test_pretraining_plot_starts_its_accuracy_axis_at_zero_and_shows_the_spread():
+    """Reproducer: accuracies of 0.71 to 0.75 drew bars on an axis starting at 0.71 (the lowest
+    accuracy minus 0.1, clipped), which magnified a 0.02 gap."""
+    pre, rnd = [0.745, 0.735, 0.74], [0.72, 0.73, 0.71]
+    rows = _per_seed(pre, rnd) + _per_seed([0.81, 0.83, 0.82], [0.80, 0.80, 0.83], 0.1)
+    fig = plot_pretraining_study(rows)
+    accuracy, difference = fig.axes
+    assert accuracy.get_ylim() == (0.0, 1.0)
+    # the spread: an error bar per bar (one sample standard deviation) and every seed as a dot
+    bars = [c for c in accuracy.containers if hasattr(c, "has_yerr") and c.has_yerr]
+    assert len(bars) == 4
+    seeds = [line for line in accuracy.get_lines() if line.get_marker() == "."]
+    assert sorted(np.concatenate([line.get_ydata() for line in seeds])) == sorted(
+        pre + rnd + [0.81, 0.83, 0.82, 0.80, 0.80, 0.83])
+    caps = [cap.get_ydata()[0] for cap in bars[0].lines[1]]   # the first bar: pretrained, 5%
+    assert max(caps) - min(caps) == pytest.approx(2 * np.std(pre, ddof=1))
+    assert np.mean(caps) == pytest.approx(np.mean(pre))
+    # the comparison at its true size: paired differences in percentage points, and zero
+    points = [line for line in difference.get_lines() if line.get_marker() == "."]
+    np.testing.assert_allclose(points[0].get_ydata(), 100 * (np.array(pre) - rnd))
+    assert any(list(line.get_ydata()) == [0, 0] for line in difference.get_lines())
+    assert "percentage points" in difference.get_ylabel()
+
+
+def test_pretraining_plot_refuses_rows_that_are_not_the_study_rows():
+    with pytest.raises(ValueError, match="non-empty list"):
+        plot_pretraining_study([])
+    with pytest.raises(ValueError, match="lacks 'random-init acc'"):
+        plot_pretraining_study([{"labeled fraction": 0.1, "labels": 3, "seed": 0,
+                                 "pretrained acc": 0.5}])
