@@ -1,41 +1,44 @@
 """`python -m numpyae train --model {sparse, denoising, contractive, ksparse}`: the classic
 regularized-autoencoder results, each printed and drawn into a run folder.
 
-    sparse       KL-sparse autoencoder on natural-image patches, UFLDL exercise settings;
-                 filter grid, localization score vs random filters, mean hidden activation vs rho
+    sparse       KL-sparse autoencoder on natural-image patches, UFLDL exercise settings, L-BFGS
+                 against an Adam twin; filter grids, localization and orientation selectivity
+                 against random filters (PASS / FAIL), mean hidden activation vs rho
     denoising    masking noise 0.3 on digits; error on corrupted held-out inputs vs a vanilla
                  autoencoder of the same size and budget
     contractive  contractive autoencoder on digits; mean ||J||_F on held-out inputs vs vanilla
     ksparse      k-sparse autoencoder on digits; nonzero code units per example, error for several k
 
 Each trains on --dataset digits (default) or patches. --checkpoint / --checkpoint-every /
---resume act on the main model: sparse checkpoints its main phase (the short large-batch phase
-after it reruns, from the seed, after a resume); denoising and contractive checkpoint the
+--resume act on the main model: sparse checkpoints its Adam twin (its L-BFGS model retrains from
+the seed in seconds and keeps no checkpoint); denoising and contractive checkpoint the
 regularized model (its vanilla twin retrains from the seed); ksparse needs a single --ks value.
 A resumed run prints the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
 
-import argparse
 import os
+import time
 
 import numpy as np
 
-from ..analysis.metrics import jacobian_frobenius_norm, localization_score
-from ..analysis.plotting import plot_filters, plot_history, plot_reconstructions
-from ..data.datasets import load_digits, load_patches, train_validation_split
+from ..analysis.metrics import (beats_random, jacobian_frobenius_norm, localization_score,
+                                orientation_selectivity)
+from ..analysis.plotting import plot_filters, plot_reconstructions
+from ..data.datasets import PATCH_IMAGES, load_digits, load_patches, train_validation_split
 from ..io import save
 from ..models.presets import (ContractiveAutoencoder, DenoisingAutoencoder, KSparseAutoencoder,
                               SparseAutoencoder)
 from ..nn.corruption import MaskingNoise
 from ..nn.optimizers import Adam
 from ..training.fit import fit
+from ..training.lbfgs import minimize
 from .common import (UsageError, fit_checkpoint_kwargs, int_between, nonnegative_float,
                      positive_int_list, run_dir, save_figure)
 
 #: per-trainer defaults for --epochs / --batch-size / --lr when they are not given
 DEFAULTS = {
-    "sparse": {"epochs": 300, "batch_size": 100, "lr": 3e-3},
+    "sparse": {"epochs": 100, "batch_size": 100, "lr": 3e-3},  # the Adam twin
     "denoising": {"epochs": 150, "batch_size": 32, "lr": 3e-3},
     "contractive": {"epochs": 150, "batch_size": 32, "lr": 3e-3},
     "ksparse": {"epochs": 100, "batch_size": 32, "lr": 1e-3},
@@ -52,6 +55,7 @@ KSPARSE_CODE_SIZE = 100
 FLAGS = {
     "lam": (("contractive",), 0.1),
     "ks": (("ksparse",), [5, 10, 20, 40]),
+    "max_iter": (("sparse",), 400),
 }
 
 #: --n-patches when --dataset patches and it is not given (UFLDL's number); at least
@@ -79,7 +83,8 @@ def _data(args):
     if args.dataset == "patches":
         X = load_patches(args.n_patches, rng=args.seed)
         X_tr, X_va, _, _ = train_validation_split(X, fraction=0.1, rng=args.seed)
-        return X_tr, X_va, (8, 8), "natural-image patches (8x8, whitened grace_hopper.jpg)"
+        return X_tr, X_va, (8, 8), (f"natural-image patches (8x8, of the whitened photographs "
+                                    f"{', '.join(PATCH_IMAGES)})")
     X, y = load_digits()
     X_tr, X_va, _, _ = train_validation_split(X, y, fraction=0.2, rng=args.seed)
     return X_tr, X_va, (8, 8), "digits (8x8)"
@@ -117,74 +122,172 @@ def _mse(a, b):
 #: the UFLDL exercise's sparsity target, sparsity weight and weight decay
 SPARSE_RHO, SPARSE_BETA, SPARSE_LAMBDA = 0.01, 3.0, 1e-4
 
+#: the filter criteria of --model sparse: localization is the energy share of a filter in its
+#: best window of half the patch side (4 x 4 of 8 x 8: a quarter of the patch), orientation
+#: selectivity the share of its spectral energy in its best band of SPARSE_BAND degrees; a
+#: filter beats random on one when it scores above the SPARSE_PERCENTILE-th percentile of
+#: N_RANDOM_FILTERS i.i.d. Gaussian filters, and the run passes when at least SPARSE_PASS_SHARE
+#: of the L-BFGS filters beat random on both
+SPARSE_BAND, SPARSE_PERCENTILE, SPARSE_PASS_SHARE, N_RANDOM_FILTERS = 30.0, 95.0, 0.8, 10000
+
 
 def train_sparse(args):
-    """KL-sparse autoencoder, UFLDL sparse-autoencoder exercise: 64 inputs, 25 sigmoid hidden
-    units, rho = 0.01, beta = 3, lambda = 1e-4, ~10,000 patches."""
+    """KL-sparse autoencoder, the UFLDL sparse-autoencoder exercise: 64 inputs, 25 sigmoid
+    hidden units, rho = 0.01, beta = 3, lambda = 1e-4, minimized full-batch with L-BFGS
+    (--max-iter iterations, 400 as in the exercise's minFunc run, in float64 as there), against
+    a twin from the same initial weights trained with Adam (--epochs epochs of --batch-size at
+    --lr; the one --checkpoint / --resume act on). Without --quiet it also prints the wall-clock
+    time of both, which varies between runs. Prints the filter criteria against random
+    filters (see SPARSE_BAND); on --dataset patches returns 0 when the L-BFGS filters pass
+    them, 1 when not. On the digits the criteria are printed but not judged (they describe
+    edge detectors) and the status is 0."""
     X_tr, X_va, shape, what = _data(args)
-    model = SparseAutoencoder([64, 25], rho=SPARSE_RHO, beta=SPARSE_BETA,
-                              weight_decay=SPARSE_LAMBDA, rng=args.seed)
-    history, fine_args = _fit_sparse(model, X_tr, X_va, args)
-    run = _write_sparse_run(model, history, shape, args)
+    start = time.perf_counter()
+    adam, adam_history = _fit_sparse_adam(X_tr, X_va, args)  # a refused resume stops here
+    adam_seconds = time.perf_counter() - start
+    model, lbfgs_history, seconds = _fit_sparse_lbfgs(X_tr, X_va, args)
+    run = _write_sparse_run(model, adam, lbfgs_history, adam_history, shape, args)
+    held = "patches" if args.dataset == "patches" else "digits"
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
-    _print_sparse_report(model, X_va, shape, args, fine_args)
+    print(f"model: 64-25-64 sigmoid, rho={SPARSE_RHO}, beta={SPARSE_BETA}, weight decay "
+          f"lambda={SPARSE_LAMBDA} (UFLDL's J; the model minimizes 2J: MSE(sum) has no 1/2, so it "
+          f"holds KLSparsity(beta={2 * SPARSE_BETA:g}) and WeightDecay({2 * SPARSE_LAMBDA:g}))")
+    print(f"training: L-BFGS, full batch, float64: {lbfgs_history.iterations} iterations "
+          f"({lbfgs_history.status}); its twin from the same initial weights: Adam, "
+          f"{adam_history.epochs} epochs of batch {args.batch_size} at lr {args.lr:g}")
+    if not args.quiet:  # wall-clock times differ between runs; --quiet prints only the results
+        print(f"time: L-BFGS {seconds:.1f} s, Adam {adam_seconds:.1f} s (wall clock)")
+    for name, m in (("L-BFGS", model), ("Adam", adam)):
+        _print_sparse_objective(name, m, X_va, held)
+    passed = _print_sparse_criteria(model, adam, shape, args)
     print(f"run folder: {run}")
-    return 0
+    return 0 if passed or args.dataset != "patches" else 1
 
 
-def _fit_sparse(model, X_tr, X_va, args):
-    """Train with the flags, then finish with large batches at a lower rate. Returns the History
-    of both phases (one record) and the second phase's settings."""
-    history = _fit(model, X_tr, X_va, args, checkpointed=True)
-    # UFLDL optimizes the full-batch objective (L-BFGS); the KL term depends on the batch mean
-    # rho_hat, which small minibatches estimate noisily. Finish with large batches at a lower
-    # rate so rho_hat is measured over 1000 patches per step.
-    fine = max(1, args.epochs // 3)
-    fine_args = argparse.Namespace(**{**vars(args), "epochs": fine, "lr": args.lr / 3,
-                                      "batch_size": max(args.batch_size, 1000)})
-    fine_history = _fit(model, X_tr, X_va, fine_args)
-    for k in history.records:
-        history.records[k].extend(fine_history.records[k])
-    history.epochs += fine_history.epochs
-    return history, fine_args
+def _fit_sparse_adam(X_tr, X_va, args):
+    """The Adam twin: SparseAutoencoder(rng=--seed) trained by _fit (checkpointed).
+    Returns (model, History)."""
+    adam = SparseAutoencoder([64, 25], rho=SPARSE_RHO, beta=SPARSE_BETA,
+                             weight_decay=SPARSE_LAMBDA, rng=args.seed)
+    return adam, _fit(adam, X_tr, X_va, args, checkpointed=True)
 
 
-def _write_sparse_run(model, history, shape, args):
-    """A run folder with the model, its filters and its loss curve."""
+def _fit_sparse_lbfgs(X_tr, X_va, args):
+    """The exercise's run: the same initial weights in float64, minimize(method="lbfgs") on all
+    of X_tr, validated on X_va. Returns (model, MinimizeHistory, seconds)."""
+    model = SparseAutoencoder([64, 25], rho=SPARSE_RHO, beta=SPARSE_BETA,
+                              weight_decay=SPARSE_LAMBDA, rng=args.seed).astype(np.float64)
+    start = time.perf_counter()
+    history = minimize(model, X_tr.astype(np.float64), method="lbfgs", max_iter=args.max_iter,
+                       validation_data=(X_va.astype(np.float64),), progress=not args.quiet)
+    return model, history, time.perf_counter() - start
+
+
+def _write_sparse_run(model, adam, lbfgs_history, adam_history, shape, args):
+    """A run folder with the L-BFGS model (model.npz), the Adam twin (model_adam.npz), the filter
+    grids of both and the two loss curves."""
     run = run_dir(args.out, "sparse")
     save(model, os.path.join(run, "model.npz"))
-    save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
-                             title="KL-sparse autoencoder filters (W columns)"),
-                os.path.join(run, "filters.png"))
-    save_figure(plot_history(history, ["loss", "reconstruction", "kl_sparsity", "weight_decay",
-                                       "val_loss"], log=True, title="2 x UFLDL objective"),
+    save(adam, os.path.join(run, "model_adam.npz"))
+    for m, stem, how in ((model, "filters", f"L-BFGS, {lbfgs_history.iterations} iterations"),
+                         (adam, "filters_adam", f"Adam, {adam_history.epochs} epochs")):
+        save_figure(plot_filters(m.encoder.layers[0].W.value, shape, n_cols=5,
+                                 title=f"KL-sparse autoencoder filters ({how})\n"
+                                       f"the 25 columns of the first weight matrix"),
+                    os.path.join(run, f"{stem}.png"))
+    save_figure(_sparse_loss_figure(lbfgs_history, adam_history, args),
                 os.path.join(run, "loss_curve.png"))
     return run
 
 
-def _print_sparse_report(model, X_va, shape, args, fine_args):
-    """Print the settings, the held-out UFLDL objective, the filters' localization against
-    random filters and the mean hidden activation against rho."""
-    rho, beta, lam = SPARSE_RHO, SPARSE_BETA, SPARSE_LAMBDA
-    score = localization_score(model.encoder.layers[0].W.value, shape)
-    rand = localization_score(np.random.default_rng(args.seed).standard_normal((64, 10000)), shape)
-    act = model.encode(X_va).mean(axis=0)
-    terms = model.evaluate(X_va)
-    print(f"model: 64-25-64 sigmoid, rho={rho}, beta={beta}, weight decay lambda={lam} "
-          f"(UFLDL J; the model minimizes 2J with MSE(sum), see SparseAutoencoder)")
-    print(f"training: Adam, {args.epochs} epochs of batch {args.batch_size} at lr {args.lr:g}, "
-          f"then {fine_args.epochs} epochs of batch {fine_args.batch_size} at lr {fine_args.lr:g}")
-    print(f"UFLDL objective J on held-out patches: {SparseAutoencoder.ufldl_objective(terms):.4f} "
-          f"(reconstruction 1/2*||.||^2 {terms['reconstruction'] / 2:.4f}, "
-          f"KL {terms['kl_sparsity'] / 2:.4f}, weight decay {terms['weight_decay'] / 2:.4f})")
-    print(f"localization score (energy fraction in the best 3x3 window, mean over filters): "
-          f"learned {score.mean():.3f}  vs random Gaussian filters {rand.mean():.3f}")
-    print(f"   learned filters with score > the 95th percentile of random ones: "
-          f"{np.mean(score > np.percentile(rand, 95)):.0%}")
-    rel = abs(act.mean() - rho) / rho
-    print(f"mean hidden activation on held-out patches: {act.mean():.4f} (rho = {rho}; "
-          f"{rel:.0%} off, {'within' if rel <= 0.25 else 'NOT within'} 25%); "
-          f"per unit {act.min():.4f}..{act.max():.4f}")
+def _sparse_loss_figure(lbfgs_history, adam_history, args):
+    """Two panels of UFLDL's J (the model's loss / 2): L-BFGS by iteration, Adam by epoch, each
+    on the training and the held-out set. The y axis shows the spread after the first steps
+    (from 0.98 x the lowest J to the highest J after 5% of the run); the first steps' larger
+    values run off the top, and the panel says where J started."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    panels = ((axes[0], lbfgs_history, "L-BFGS iteration (one full-batch step each)",
+               "L-BFGS, full batch, J after iteration 1", "training set (all of it)"),
+              (axes[1], adam_history, f"Adam epoch ({args.batch_size} patches a step)",
+               f"Adam, lr {args.lr:g}, J after epoch 1",
+               "training set (mean over the epoch's minibatches)"))
+    curves = [(np.asarray(h["loss"]) / 2, np.asarray(h["val_loss"]) / 2) for _, h, *_ in panels]
+    low = min(min(c.min() for c in pair) for pair in curves)
+    high = max(max(c[len(c) // 20 + 1:].max(initial=c[-1]) for c in pair) for pair in curves)
+    for (ax, history, xlabel, title, train_label), (train, held) in zip(panels, curves):
+        steps = np.arange(1, len(train) + 1)
+        ax.plot(steps, train, label=train_label)
+        ax.plot(steps, held, "--", label="held-out set")
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{title}: {train[0]:.3g}")
+        ax.set_ylim(0.98 * low, high + 0.1 * (high - low) + 1e-9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("UFLDL objective J per example\n(1/2 squared error + KL + weight decay)")
+    fig.suptitle("Sparse autoencoder: the objective while training (same model, same start)")
+    fig.tight_layout()
+    return fig
+
+
+def _print_sparse_objective(name, model, X_va, held):
+    """Print the model's held-out UFLDL objective J and its parts, and its mean hidden
+    activation against rho."""
+    m64 = model.astype(np.float64)
+    terms = m64.evaluate(X_va.astype(np.float64), batch_size=len(X_va))
+    act = m64.encode(X_va.astype(np.float64)).mean(axis=0)
+    rel = abs(act.mean() - SPARSE_RHO) / SPARSE_RHO
+    print(f"{name}: UFLDL objective J on the held-out {held}: "
+          f"{SparseAutoencoder.ufldl_objective(terms):.4f} (1/2 squared error "
+          f"{terms['reconstruction'] / 2:.4f}, KL {terms['kl_sparsity'] / 2:.4f}, weight decay "
+          f"{terms['weight_decay'] / 2:.4f}); mean hidden activation {act.mean():.4f} "
+          f"(rho = {SPARSE_RHO}; {rel:.0%} off), per unit {act.min():.4f}..{act.max():.4f}")
+
+
+def _print_sparse_criteria(model, adam, shape, args):
+    """Print localization and orientation selectivity of both models' filters against random
+    Gaussian filters, and the verdict for the L-BFGS filters. Returns True if they pass."""
+    window = max(1, min(shape) // 2)
+    rand = np.random.default_rng(args.seed).standard_normal((shape[0] * shape[1],
+                                                              N_RANDOM_FILTERS))
+    rand_loc = localization_score(rand, shape, window=window)
+    rand_ori = orientation_selectivity(rand, shape, bandwidth=SPARSE_BAND)
+    print(f"filter criteria (the 25 first-layer filters of each model; random = "
+          f"{N_RANDOM_FILTERS:,} i.i.d. Gaussian filters):")
+    print(f"  localization: energy share in the best {window}x{window} window; orientation: "
+          f"share of the spectral energy in the best {SPARSE_BAND:g}-degree band (DC excluded); "
+          f"'> p{SPARSE_PERCENTILE:g}': the share of filters above the random filters' "
+          f"{SPARSE_PERCENTILE:g}th percentile")
+    print(f"  {'filters':26s} {'localization':>12s} {f'> p{SPARSE_PERCENTILE:g}':>7s} "
+          f"{'orientation':>12s} {f'> p{SPARSE_PERCENTILE:g}':>7s} {'both':>6s}")
+    rows = {}
+    for name, m in (("L-BFGS", model), ("Adam", adam)):
+        W = m.encoder.layers[0].W.value
+        loc = localization_score(W, shape, window=window)
+        ori = orientation_selectivity(W, shape, bandwidth=SPARSE_BAND)
+        loc_share, loc_cut = beats_random(loc, rand_loc, percentile=SPARSE_PERCENTILE)
+        ori_share, ori_cut = beats_random(ori, rand_ori, percentile=SPARSE_PERCENTILE)
+        both = float(np.mean((loc > loc_cut) & (ori > ori_cut)))
+        rows[name] = both
+        print(f"  {name:26s} {loc.mean():12.3f} {loc_share:7.0%} {ori.mean():12.3f} "
+              f"{ori_share:7.0%} {both:6.0%}")
+    print(f"  {'random filters, mean':26s} {rand_loc.mean():12.3f} {'':7s} {rand_ori.mean():12.3f}")
+    print(f"  {f'random filters, p{SPARSE_PERCENTILE:g}':26s} {loc_cut:12.3f} {'':7s} "
+          f"{ori_cut:12.3f}")
+    small = localization_score(model.encoder.layers[0].W.value, shape)
+    small_share, _ = beats_random(small, localization_score(rand, shape))
+    print(f"  (3x3-window localization, the earlier measure: L-BFGS mean {small.mean():.3f}, "
+          f"{small_share:.0%} of the filters above the random p{SPARSE_PERCENTILE:g})")
+    share = rows["L-BFGS"]
+    passed = share >= SPARSE_PASS_SHARE
+    if args.dataset != "patches":
+        print(f"criterion (>= {SPARSE_PASS_SHARE:.0%} of the L-BFGS filters beat random on both): "
+              f"{share:.0%}, not judged on --dataset {args.dataset} (it describes edge detectors "
+              f"of natural-image patches)")
+    else:
+        print(f"criterion: >= {SPARSE_PASS_SHARE:.0%} of the L-BFGS filters beat random on both: "
+              f"{share:.0%} -> {'PASS' if passed else 'FAIL'}")
+    return passed
 
 
 # ---- denoising and contractive: against a vanilla twin --------------------------------------
@@ -306,6 +409,10 @@ def add_arguments(parser):
     parser.add_argument("--n-patches", type=int_between(MIN_PATCHES, 10**6), default=None,
                         help=f"patches sampled for --dataset patches ({MIN_PATCHES}..10^6; "
                              f"default {N_PATCHES}, as UFLDL)")
+    parser.add_argument("--max-iter", type=int_between(1, 100_000), default=None,
+                        help="L-BFGS iterations of --model sparse (1..100000; default 400, as "
+                             "UFLDL's minFunc run); --epochs, --batch-size and --lr train its "
+                             "Adam twin")
     parser.add_argument("--ks", type=_ks_list, default=None,
                         help=f"comma-separated distinct k values, each 1..{KSPARSE_CODE_SIZE} "
                              f"(--model ksparse; default 5,10,20,40)")

@@ -5,7 +5,8 @@ load_digits(): the UCI "Optical Recognition of Handwritten Digits" test set (Alp
 1998; UCI Machine Learning Repository, CC BY 4.0): 1,797 images of 8x8 pixels, values 0..16.
 load_mnist() / load_fashion_mnist(): read from a folder or a cache, downloaded (SHA-256
 checked, written atomically) only when missing.
-load_patches(): square patches of a photograph that ships with matplotlib (UFLDL's exercise).
+load_patches(): square patches of natural photographs bundled in numpyae/data/photos/ (UFLDL's
+sparse-autoencoder exercise); load_photograph(name) reads one of them.
 
 Errors. Every public function checks its arguments first (TypeError / ValueError naming the
 argument). A dataset file that is corrupt, truncated, gzip-bombed, of the wrong shape or with
@@ -48,9 +49,9 @@ from importlib import resources
 
 import numpy as np
 
-from ..core.checks import check_positive_int, check_probability
+from ..core.checks import check_array, check_positive_int, check_probability
 from ..core.random import as_generator
-from .preprocessing import normalize_patches, whiten_image
+from .preprocessing import ZCAWhitening, normalize_patches, whiten_image
 
 DIGITS_SHAPE = (8, 8)
 
@@ -736,60 +737,125 @@ def load_dataset(name="digits", *, split=None, data_dir=None, download=True, fal
     return LoadedDataset(X, y, "digits", DIGITS_SHAPE)
 
 
-# ---- natural image patches ---------------------------------------------------------------
+# ---- natural-image patches ---------------------------------------------------------------
+#
+# The UFLDL sparse-autoencoder exercise samples 10,000 8x8 patches from ten whitened natural
+# scenes (Olshausen & Field's IMAGES). numpyae bundles a few free photographs instead (their
+# sources and licences: PHOTOGRAPHS, README.md's Data section and data/photos/README.md) and
+# whitens them the same way.
 
-PATCH_IMAGE = "grace_hopper.jpg"
+#: the grayscale photographs bundled in numpyae/data/photos/ as 8-bit PNG files, each made from
+#: its source by converting colour to luminance (0.299 R + 0.587 G + 0.114 B) and averaging
+#: 2x2 blocks of pixels: name -> (height, width, what it shows, source, licence)
+PHOTOGRAPHS = {
+    "grass": (256, 256, "grass blades, close up",
+              "scikit-image, skimage.data.grass() (a texture from DeviantArt, linolafett)", "CC0"),
+    "gravel": (256, 256, "gravel, from above",
+               "scikit-image, skimage.data.gravel() (a texture from CC0Textures, Gravel04)",
+               "CC0"),
+    "raccoon": (384, 512, "a raccoon among palm leaves",
+                "SciPy, scipy.datasets.face() (raccoon-procyon-lotor.jpg, public-domain-image.com)",
+                "public domain"),
+    "chelsea": (150, 225, "Chelsea the cat, close up",
+                "scikit-image, skimage.data.chelsea() (photograph by Stefan van der Walt)", "CC0"),
+    "camera": (256, 256, "a man with a camera on a tripod, outdoors",
+               "scikit-image, skimage.data.camera() (photograph by Lav Varshney)", "CC0"),
+}
+
+#: the photographs load_patches samples by default: natural scenes whose structure is finer than
+#: an 8x8 patch, like the UFLDL exercise's. Close-ups of one large object ("chelsea", "camera")
+#: add long edges that cross the whole patch, and the sparse autoencoder's filters grow longer.
+PATCH_IMAGES = ("grass", "gravel", "raccoon")
+
 #: the most values (n * size**2) load_patches returns, e.g. 262,144 patches of 8x8 (UFLDL's
 #: exercise samples 10,000); sampling and normalizing them peaks at about 20 bytes a value
 #: (float64 while normalizing), 340 MB at the ceiling
 MAX_PATCH_VALUES = 2**24
 
 
-def load_photograph(name=PATCH_IMAGE):
-    """A grayscale photograph from matplotlib's sample data, float64 in [0, 1], shape (H, W).
-
-    The default is the portrait of Grace Hopper (600 x 512) that ships with matplotlib; colour is
-    converted to luminance with the ITU-R BT.601 weights 0.299 R + 0.587 G + 0.114 B.
-    """
+def _check_photograph_name(name, what="name"):
+    """name, one of PHOTOGRAPHS (TypeError / ValueError naming `what` otherwise)."""
     if not isinstance(name, str):
-        raise TypeError(f"name must be the file name of an image in matplotlib's sample data "
-                        f"(e.g. {PATCH_IMAGE!r}), got {type(name).__name__} {name!r}")
-    import matplotlib.cbook as cbook
+        raise TypeError(f"{what} must be the name of a bundled photograph, one of "
+                        f"{sorted(PHOTOGRAPHS)}, got {type(name).__name__} {name!r}")
+    if name not in PHOTOGRAPHS:
+        raise ValueError(f"{what} must be the name of a bundled photograph, one of "
+                         f"{sorted(PHOTOGRAPHS)}, got {name!r}")
+    return name
+
+
+def load_photograph(name="grass"):
+    """A bundled grayscale photograph (see PHOTOGRAPHS), float64 in [0, 1], shape (H, W).
+
+    Read from numpyae/data/photos/<name>.png, inside the package: no network, ever.
+    """
+    name = _check_photograph_name(name)
     import matplotlib.image as mimage
-    path = cbook.get_sample_data(name, asfileobj=False) if name and "\0" not in name else None
-    if path is None or not os.path.isfile(path):
-        raise ValueError(f"name must be an image in matplotlib's sample data (e.g. "
-                         f"{PATCH_IMAGE!r}), got {name!r}")
-    try:
-        raw = mimage.imread(path)
-    except (OSError, ValueError, SyntaxError) as exc:  # PIL: not an image, truncated file
-        raise ValueError(f"name {name!r}: {path} cannot be read as an image ({exc})") from None
-    if raw.dtype.kind not in "uif" or raw.ndim not in (2, 3) or min(raw.shape[:2]) == 0:
-        raise ValueError(f"name {name!r}: {path} is not a grayscale or colour image "
-                         f"(dtype {raw.dtype}, shape {raw.shape})")
-    img = raw.astype(np.float64)
-    if raw.dtype.kind in "ui":
-        img /= np.iinfo(raw.dtype).max
-    elif img.max() > 1:
-        img = img / 255.0
-    if img.ndim == 3:
-        img = img[..., :3] @ np.array([0.299, 0.587, 0.114]) if img.shape[2] >= 3 else img[..., 0]
-    return img
+    with resources.files("numpyae").joinpath(f"data/photos/{name}.png").open("rb") as f:
+        raw = mimage.imread(f, format="png")
+    h, w = PHOTOGRAPHS[name][:2]
+    if raw.shape != (h, w):
+        raise DatasetError(f"the bundled photograph {name}.png must be a {h} x {w} grayscale "
+                           f"image, it is {raw.shape} (a damaged installation?)")
+    return raw.astype(np.float64)  # matplotlib reads 8-bit PNG as value / 255 in float32
 
 
-def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, image=PATCH_IMAGE,
-                 rng=0):
-    """Square patches sampled at random positions of a photograph: float32 (n, size*size).
+def _check_images(images):
+    """images as a list of ("name", str) and ("array", float64 (H, W)) items, each checked."""
+    if isinstance(images, str) or (isinstance(images, np.ndarray) and images.ndim == 2):
+        items = [images]
+    elif isinstance(images, (list, tuple)):
+        items = list(images)
+    else:
+        raise TypeError(f"images must be a photograph's name (one of {sorted(PHOTOGRAPHS)}), a "
+                        f"2-D grayscale array, or a list of them, got {type(images).__name__}")
+    if not items:
+        raise ValueError("images must name at least one photograph or hold one array, got an "
+                         "empty list")
+    checked = []
+    for i, item in enumerate(items):
+        what = "images" if len(items) == 1 and item is images else f"images[{i}]"
+        if isinstance(item, str):
+            checked.append(("name", _check_photograph_name(item, what)))
+        elif isinstance(item, (np.ndarray, list, tuple)):
+            checked.append(("array", check_array(item, what, ndim=2, dtype=np.float64)))
+        else:
+            raise TypeError(f"{what} must be a photograph's name (one of {sorted(PHOTOGRAPHS)}) "
+                            f"or a 2-D grayscale array, got {type(item).__name__} {item!r}")
+    return checked
 
-    whiten     first flatten the photograph's 1/f spectrum (preprocessing.whiten_image), as the
-               whitened natural images of the UFLDL sparse-autoencoder exercise were; on raw
-               pixels an autoencoder spends its units on smooth low-frequency blobs
-    downsample average blocks of downsample x downsample pixels first (less JPEG noise, finer
-               structure per patch)
-    normalize  UFLDL's patch normalization (preprocessing.normalize_patches): subtract each patch's
-               mean, clip to +/- 3 standard deviations, rescale to [0.1, 0.9]
-    rng        int seed or np.random.Generator for the patch positions
-    n * size**2 may be at most MAX_PATCH_VALUES (2**24, e.g. 262,144 patches of 8x8).
+
+def _block_mean(img, q):
+    """The mean of each q x q block of img (rows and columns beyond a multiple of q dropped)."""
+    H, W = (s - s % q for s in img.shape)
+    return img[:H, :W].reshape(H // q, q, W // q, q).mean(axis=(1, 3))
+
+
+def load_patches(n=10000, size=8, *, images=PATCH_IMAGES, whiten=True, normalize=True, zca=None,
+                 downsample=1, rng=0):
+    """Square patches of natural photographs, as in the UFLDL sparse-autoencoder exercise:
+    float32 (n, size*size), each row one patch in row-major order.
+
+    images      which photographs: a name of PHOTOGRAPHS, a 2-D grayscale array of your own, or
+                a list of them. Default PATCH_IMAGES: grass, gravel and the raccoon.
+    rng         int seed or np.random.Generator. As in UFLDL, each patch comes from an image
+                drawn uniformly at random, at a position drawn uniformly at random; the same
+                rng gives the same patches.
+    downsample  first average blocks of downsample x downsample pixels of each image
+    whiten      flatten each image's 1/f spectrum first (preprocessing.whiten_image: Olshausen &
+                Field's filter F <- F r exp(-(r / 0.4)^4), as the exercise's images were), then
+                scale it to unit variance; on unwhitened pixels an autoencoder spends its units
+                on smooth low-frequency blobs
+    zca         None, or a regularizer eps > 0: ZCA-whiten the sampled patches (each patch's
+                mean removed first) with preprocessing.ZCAWhitening(epsilon = eps times the
+                patches' mean variance per pixel); usually with whiten=False (one whitening
+                is enough). UFLDL whitens raw-pixel patches this way for its linear decoders.
+    normalize   UFLDL's normalization (preprocessing.normalize_patches): subtract each patch's
+                mean, clip to +/- 3 standard deviations (of all values), rescale to [0.1, 0.9]
+                for a sigmoid output. Without it: the whitened values (zero mean, unit
+                variance), or the pixel values in [0, 1] with whiten=False and zca=None.
+    n * size**2 may be at most MAX_PATCH_VALUES (2**24, e.g. 262,144 patches of 8x8). Every
+    argument is checked before any image is read; the images never come from the network.
     """
     n = check_positive_int(n, "n")
     size = check_positive_int(size, "size")
@@ -799,25 +865,45 @@ def load_patches(n=10000, size=8, *, whiten=True, downsample=1, normalize=True, 
     downsample = check_positive_int(downsample, "downsample")
     whiten = _check_bool(whiten, "whiten")
     normalize = _check_bool(normalize, "normalize")
+    if zca is not None:
+        if isinstance(zca, (bool, np.bool_)) or not isinstance(zca, numbers.Real):
+            raise TypeError(f"zca must be None or a regularizer eps > 0 (a number), got "
+                            f"{type(zca).__name__} {zca!r}")
+        if not (math.isfinite(zca) and zca > 0):
+            raise ValueError(f"zca must be None or a finite regularizer eps > 0, got {zca}")
+        zca = float(zca)
     rng = as_generator(rng)
-    img = load_photograph(image)
-    if downsample > min(img.shape):
-        raise ValueError(f"downsample must be at most the image's smaller side {min(img.shape)}, "
-                         f"got {downsample}")
-    if downsample > 1:
-        H, W = (s - s % downsample for s in img.shape)
-        img = img[:H, :W].reshape(H // downsample, downsample, W // downsample, downsample)
-        img = img.mean(axis=(1, 3))
-    if size > min(img.shape):
-        raise ValueError(f"size must be at most the image's smaller side {min(img.shape)}, "
-                         f"got {size}")
-    if whiten:
-        img = whiten_image(img)
-    rows = rng.integers(0, img.shape[0] - size + 1, size=n)
-    cols = rng.integers(0, img.shape[1] - size + 1, size=n)
+    sources = _check_images(images)
+    prepared = []
+    for i, (kind, value) in enumerate(sources):
+        label = value if kind == "name" else f"images[{i}]"
+        img = load_photograph(value) if kind == "name" else value
+        if downsample > min(img.shape):
+            raise ValueError(f"downsample must be at most the smaller side of {label} "
+                             f"({min(img.shape)} pixels), got {downsample}")
+        if downsample > 1:
+            img = _block_mean(img, downsample)
+        if size > min(img.shape):
+            raise ValueError(f"size must be at most the smaller side of {label} "
+                             f"({min(img.shape)} pixels after downsample={downsample}), got {size}")
+        prepared.append(whiten_image(img) if whiten else img)
+    which = rng.integers(0, len(prepared), size=n)
+    patches = np.empty((n, size * size))
     offsets = np.arange(size)
-    patches = img[rows[:, None, None] + offsets[None, :, None],
-                  cols[:, None, None] + offsets[None, None, :]].reshape(n, size * size)
+    for i, img in enumerate(prepared):
+        idx = np.flatnonzero(which == i)
+        rows = rng.integers(0, img.shape[0] - size + 1, size=len(idx))
+        cols = rng.integers(0, img.shape[1] - size + 1, size=len(idx))
+        patches[idx] = img[rows[:, None, None] + offsets[None, :, None],
+                           cols[:, None, None] + offsets[None, None, :]].reshape(len(idx),
+                                                                                 size * size)
+    if zca is not None:
+        patches -= patches.mean(axis=1, keepdims=True)
+        scale = float(np.mean(patches.var(axis=0)))
+        if scale == 0:
+            raise ValueError("zca: the patches are constant after removing each patch's mean; "
+                             "there is nothing to whiten")
+        patches = ZCAWhitening(epsilon=zca * scale).fit_transform(patches)
     if normalize:
         return normalize_patches(patches)
     return patches.astype(np.float32)

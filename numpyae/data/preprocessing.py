@@ -43,19 +43,18 @@ def normalize_patches(patches, *, n_std=3.0, low=0.1, high=0.9):
     return P.astype(np.float32)
 
 
-def whiten_image(image, *, f0=0.2):
+def whiten_image(image, *, f0=0.4):
     """Flatten an image's 1/f amplitude spectrum (Olshausen & Field 1997, "Sparse coding with an
     overcomplete basis set"; the preprocessing of the IMAGES used in the UFLDL exercise).
 
     In the 2-D Fourier domain, with radial frequency r in cycles/pixel (Nyquist = 0.5):
         F <- F * r * exp(-(r / f0)^4)
-    Olshausen & Field roll off at 200 cycles/picture on 512-pixel images (0.4 cycles/pixel); the
-    default f0 = 0.2 cycles/pixel cuts lower because a JPEG photograph carries compression noise
-    at the highest frequencies (with f0 = 0.4 the sparse autoencoder's filters come out noisier
-    and less localized on matplotlib's grace_hopper.jpg).
     The factor r whitens the ~1/r amplitude spectrum of natural images; the exponential rolls off
-    the highest frequencies (noise, aliasing at the pixel grid). Returns float64 of the same shape,
-    with zero mean and unit variance.
+    the highest frequencies (noise, aliasing at the pixel grid). The default f0 = 0.4
+    cycles/pixel is Olshausen & Field's (200 cycles/picture on 512-pixel images). A lower f0
+    keeps less fine detail: on the bundled photographs the sparse autoencoder's filters then
+    come out as smooth, whole-patch gratings instead of localized edges. Returns float64 of the
+    same shape, with zero mean and unit variance (all zeros for a constant image).
     """
     if isinstance(image, (str, bytes)) or image is None:
         raise TypeError(f"image must be a 2-D grayscale array (H, W), got {type(image).__name__}")

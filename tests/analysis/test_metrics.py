@@ -1,11 +1,12 @@
-"""Analysis metrics (numpyae.analysis.metrics): filter localization, the encoder Jacobian, and
-the distance of codes from a prior (mmd2, prior_distance)."""
+"""Analysis metrics (numpyae.analysis.metrics): filter localization and orientation selectivity,
+the encoder Jacobian, and the distance of codes from a prior (mmd2, prior_distance)."""
 import numpy as np
 import pytest
 
 import numpyae
-from numpyae.analysis.metrics import (encoder_jacobian, jacobian_frobenius_norm,
-                                      localization_score, mmd2, prior_distance)
+from numpyae.analysis.metrics import (beats_random, encoder_jacobian, jacobian_frobenius_norm,
+                                      localization_score, mmd2, orientation_selectivity,
+                                      prior_distance)
 from numpyae.nn.priors import StandardGaussian
 
 
@@ -29,6 +30,108 @@ def test_localization_score_random_baseline_and_errors():
         localization_score(np.zeros((60, 2)))
     with pytest.raises(ValueError, match="window"):
         localization_score(np.zeros((16, 2)), window=5)
+
+
+def test_localization_score_checks_image_shape():
+    with pytest.raises(TypeError, match="image_shape must be a pair"):
+        localization_score(np.zeros((64, 2)), "8x8")
+    with pytest.raises(TypeError, match=r"image_shape\[i\] must be a positive int"):
+        localization_score(np.zeros((64, 2)), (8.0, 8))
+    with pytest.raises(ValueError, match=r"image_shape \(4, 8\) does not hold W's 64 rows"):
+        localization_score(np.zeros((64, 2)), (4, 8))
+    assert localization_score(np.zeros((64, 1)))[0] == 0.0   # no energy: 0, not NaN
+
+
+# ---- orientation selectivity ------------------------------------------------------------------
+
+_Y, _X = np.mgrid[0:8, 0:8] - 3.5
+
+
+def _gabor(theta_deg, wavelength=4.0, sigma=1.5, cx=0.0, cy=0.0):
+    """An 8x8 Gabor filter whose stripes run across the direction theta (x right, y down)."""
+    t = np.radians(theta_deg)
+    u = (_X - cx) * np.cos(t) + (_Y - cy) * np.sin(t)
+    env = np.exp(-((_X - cx) ** 2 + (_Y - cy) ** 2) / (2 * sigma ** 2))
+    return (env * np.cos(2 * np.pi * u / wavelength)).ravel()
+
+
+def _edge(theta_deg):
+    """A blurred step edge across the direction theta under a Gaussian window."""
+    t = np.radians(theta_deg)
+    return (np.tanh(_X * np.cos(t) + _Y * np.sin(t)) * np.exp(-(_X ** 2 + _Y ** 2) / 8)).ravel()
+
+
+def test_orientation_selectivity_scores_oriented_filters_high_and_noise_low():
+    angles = np.arange(0, 180, 15)
+    gabors = np.stack([_gabor(a) for a in angles], axis=1)
+    edges = np.stack([_edge(a) for a in angles], axis=1)
+    noise = np.random.default_rng(0).standard_normal((64, 5000))
+    s_noise = orientation_selectivity(noise)
+    p95 = np.percentile(s_noise, 95)
+    assert 0.25 < s_noise.mean() < 0.33 and 0.33 < p95 < 0.40
+    assert np.all(orientation_selectivity(gabors) > 0.55)     # at every orientation
+    assert np.all(orientation_selectivity(edges) > 0.45)
+    assert np.all(orientation_selectivity(gabors) > p95)
+    assert np.all(orientation_selectivity(edges) > p95)
+    # a long grating (a wide envelope) is more selective still
+    long = orientation_selectivity(_gabor(30, sigma=4.0)[:, None])[0]
+    assert long > 0.75 and long > orientation_selectivity(_gabor(30)[:, None])[0] + 0.1
+
+
+def test_orientation_selectivity_recovers_the_orientation_and_is_scale_free():
+    angles = np.arange(0, 180, 15)
+    gabors = np.stack([_gabor(a) for a in angles], axis=1)
+    score, angle = orientation_selectivity(gabors, return_angle=True)
+    diff = np.abs((angle - angles + 90) % 180 - 90)
+    assert np.all(diff <= 8), angle
+    # the sign, the scale and the mean of a filter change nothing
+    np.testing.assert_allclose(orientation_selectivity(-3 * gabors + 0.7), score, rtol=1e-10)
+    # a one-pixel impulse has a flat spectrum: no orientation
+    impulse = np.zeros((64, 1))
+    impulse[27] = 1
+    assert orientation_selectivity(impulse)[0] < 0.3
+    assert orientation_selectivity(np.zeros((64, 1)))[0] == 0.0
+
+
+def test_orientation_selectivity_follows_its_formula_on_a_small_case():
+    W = np.random.default_rng(3).standard_normal((16, 2))
+    got = orientation_selectivity(W, (4, 4), bandwidth=40, pad=1)
+    for j in range(2):
+        F = np.abs(np.fft.fft2((W[:, j] - W[:, j].mean()).reshape(4, 4))) ** 2
+        fy, fx = np.meshgrid(np.fft.fftfreq(4), np.fft.fftfreq(4), indexing="ij")
+        theta = np.degrees(np.arctan2(fy, fx)) % 180
+        dc = (fy == 0) & (fx == 0)
+        best = max(F[(np.abs((theta - phi + 90) % 180 - 90) <= 20) & ~dc].sum()
+                   for phi in range(180))
+        assert got[j] == pytest.approx(best / F[~dc].sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"bandwidth": 0}, ValueError, "bandwidth must be a number of degrees in (0, 180), got 0"),
+    ({"bandwidth": 180}, ValueError, "bandwidth must be a number of degrees in (0, 180)"),
+    ({"bandwidth": float("nan")}, ValueError, "bandwidth must be a number of degrees"),
+    ({"bandwidth": "30"}, TypeError, "bandwidth must be a number of degrees in (0, 180), got str"),
+    ({"pad": 0}, ValueError, "pad must be a positive int"),
+    ({"return_angle": 1}, TypeError, "return_angle must be True or False"),
+    ({"image_shape": (4, 4)}, ValueError, "does not hold W's 64 rows"),
+])
+def test_orientation_selectivity_refuses_bad_arguments(kwargs, error, words):
+    with pytest.raises(error) as info:
+        orientation_selectivity(np.ones((64, 2)), **kwargs)
+    assert words in str(info.value)
+    with pytest.raises(ValueError, match="W contains NaN"):
+        orientation_selectivity(np.full((64, 2), np.nan))
+
+
+def test_beats_random_counts_strictly_above_the_percentile():
+    random_scores = np.arange(101, dtype=float)           # its 95th percentile is 95
+    share, cut = beats_random([96.0, 95.0, 10.0, 99.0], random_scores)
+    assert cut == 95.0 and share == 0.5
+    assert beats_random([1.0], random_scores, percentile=0)[0] == 1.0
+    with pytest.raises(ValueError, match=r"percentile must be a number in \[0, 100\], got 101"):
+        beats_random([1.0], random_scores, percentile=101)
+    with pytest.raises(ValueError, match="scores must be 1-D"):
+        beats_random(np.ones((2, 2)), random_scores)
 
 
 def _fd_jacobian(f, X, h=1e-5):
