@@ -9,7 +9,7 @@ source of truth for the ranks.
     rank 2  numpyae.models
     rank 3  numpyae.io, numpyae.teaching
     rank 4  numpyae.training
-    rank 5  numpyae.analysis
+    rank 5  numpyae.analysis, numpyae.integrations (optional bridges: scikit-learn)
     rank 6  numpyae.apps       command line and experiments (only numpyae/__main__.py imports it)
 
 numpyae/__init__.py and numpyae/__main__.py are the facade and may import anything (except that
@@ -45,14 +45,14 @@ LAYERS = {
     "models": 2,
     "io": 3, "teaching": 3,
     "training": 4,
-    "analysis": 5,
+    "analysis": 5, "integrations": 5,
     "apps": 6,
 }
 FACADE = {ROOT, f"{ROOT}.__main__"}
 
 # Heavy or optional dependencies (and stdlib modules few code paths need), imported where used.
 LOCAL_IMPORT_ALLOWED = frozenset({"matplotlib", "tqdm", "hypothesis", "urllib", "gzip", "zlib",
-                                  "warnings", "torch"})
+                                  "warnings", "torch", "nbclient", "nbformat", "jupyter_client"})
 CYCLE_BREAK_MARK = "breaks a cycle"
 ISSUE_RE = re.compile(r"\bissues?\s*#?\d+", re.IGNORECASE)
 DESIGN_RE = re.compile(r"\bDESIGN\.md\b", re.IGNORECASE)
