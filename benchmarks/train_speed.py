@@ -25,6 +25,17 @@ every number printed is a median over repetitions):
 4. Peak memory of a numpyae training run (one epoch of fit() at batch 256, measured with
    tracemalloc, which sees NumPy's array allocations) beyond the dataset, against the budget
    parameters + gradients + Adam's two moments + one batch's activations and their gradients.
+5. The convolutional autoencoder conv_autoencoder((28, 28), (16, 32), 32) (numpyae.models.conv,
+   NHWC): one epoch at batch 64 and 256 (--conv-batch-sizes) against PyTorch eager with the same
+   layers (NCHW: Conv2d 1->16 k3 s2 p1 relu, 16->32 k3 s2 p1 relu, Linear 1568->32, Linear
+   32->1568 relu, ConvTranspose2d 32->16 k3 s2 p1 op1 relu, 16->1 k3 s2 p1 op1), binary
+   cross-entropy on logits (numpyae's default for this model), Adam 1e-3, same thread count,
+   interleaved; the share of a numpyae training step spent in its matrix products and in its
+   im2col/col2im calls (each timed alone with the step's shapes and layouts, taking turns with
+   the whole step so that all see the same load; best of 9 rounds); and the
+   peak memory of one fit() epoch beyond the dataset against parameters + gradients + Adam's
+   moments + one batch's activations (and their gradients) + the im2col columns.
+   Only this part:  --skip epochs,sklearn,steps,memory  (--skip conv leaves it out)
 """
 from __future__ import annotations
 
@@ -342,6 +353,269 @@ def measure_memory(X, batch_size, seed):
     return peak
 
 
+# ---- the convolutional autoencoder (part 5) ----------------------------------------------
+
+CONV_IMAGE, CONV_CHANNELS, CONV_CODE = (28, 28), (16, 32), 32
+
+
+def numpyae_conv_model(seed):
+    """conv_autoencoder((28, 28), (16, 32), 32): relu, BCE on logits, float32 (its defaults)."""
+    from numpyae.models.conv import conv_autoencoder
+    return conv_autoencoder(CONV_IMAGE, CONV_CHANNELS, CONV_CODE, rng=seed)
+
+
+class NumpyaeConvAE(NumpyaeAE):
+    name = "numpyae"
+
+    def __init__(self, seed):
+        self.model = numpyae_conv_model(seed)
+        self.opt = Adam(self.model.parameters(), lr=LR)
+        self.seed = seed
+
+
+def torch_conv_autoencoder(torch):
+    """The same layers in PyTorch (NCHW); rows of 784 in, 784 logits out."""
+    nn = torch.nn
+    (c1, c2), (h, w) = CONV_CHANNELS, CONV_IMAGE
+    h4, w4 = h // 4, w // 4
+    return nn.Sequential(
+        nn.Unflatten(1, (1, h, w)),
+        nn.Conv2d(1, c1, 3, 2, 1), nn.ReLU(), nn.Conv2d(c1, c2, 3, 2, 1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(c2 * h4 * w4, CONV_CODE),
+        nn.Linear(CONV_CODE, c2 * h4 * w4), nn.ReLU(), nn.Unflatten(1, (c2, h4, w4)),
+        nn.ConvTranspose2d(c2, c1, 3, 2, 1, 1), nn.ReLU(), nn.ConvTranspose2d(c1, 1, 3, 2, 1, 1),
+        nn.Flatten())
+
+
+class TorchConvAE(TorchAE):
+    name = "pytorch"
+
+    def __init__(self, seed):
+        import torch
+        self.torch = torch
+        torch.manual_seed(seed)
+        self.net = torch_conv_autoencoder(torch)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=LR)
+
+    def epoch(self, X, batch_size):
+        torch, F = self.torch, self.torch.nn.functional
+        X = torch.from_numpy(X)
+        n = len(X)
+        order = torch.randperm(n)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            xb = X[order[start:start + batch_size]]
+            self.opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(self.net(xb), xb)
+            loss.backward()
+            self.opt.step()
+            total += loss.item() * len(xb)
+        return total / n
+
+
+def conv_step_kernels(model, batch_size):
+    """The matrix products and the im2col / col2im calls of one training step of `model` at
+    `batch_size`, with the shapes and operand layouts its layers use (a transposed operand is
+    a transposed view, as in the layers), as {"matmul" | "im2col" | "col2im": [thunk]}.
+    Follows Sequential.backward: the lowest layer with parameters computes no dx."""
+    from numpyae.nn import conv as C
+    from numpyae.nn.layers import Dense, flatten
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+
+    def arr(*shape):
+        return rng.standard_normal(shape, dtype=f32)
+
+    kernels = {"matmul": [], "im2col": [], "col2im": []}
+
+    def product(left, right):
+        out = np.empty((left.shape[0], right.shape[1]), f32)
+        kernels["matmul"].append(lambda: np.matmul(left, right, out=out))
+
+    def columns(x, layer):
+        kh, kw = layer.kernel_size
+        B, H, W, Cc = x.shape
+        Ho, Wo = C.output_size_2d((H, W), layer.kernel_size, layer.stride, layer.padding)
+        out = np.empty((B, Ho, Wo, kh, kw, Cc), f32)
+        kernels["im2col"].append(lambda: C.im2col(x, layer.kernel_size, layer.stride,
+                                                  layer.padding, out=out))
+
+    def scatter(cols, shape, layer):
+        kernels["col2im"].append(lambda: C.col2im(cols, shape, layer.kernel_size, layer.stride,
+                                                  layer.padding))
+
+    B, shape, first = batch_size, (batch_size, model.input_dim), True
+    for layer in flatten(model.encoder) + flatten(model.decoder):
+        if isinstance(layer, C.Conv2D):
+            Ho, Wo, O = layer.output_shape(shape[1:])
+            N, K = B * Ho * Wo, layer.kernel_size[0] * layer.kernel_size[1] * shape[3]
+            columns(arr(*shape), layer)
+            product(arr(N, K), arr(K, O))                      # forward
+            product(arr(N, K).T, arr(N, O))                    # dW
+            if not first:
+                product(arr(N, O), arr(K, O).T)                # dx columns, then col2im
+                scatter(arr(N, K), shape, layer)
+            shape = (B, Ho, Wo, O)
+        elif isinstance(layer, C.ConvTranspose2D):
+            Ho, Wo, O = layer.output_shape(shape[1:])
+            Nx, Ci, K = B * shape[1] * shape[2], shape[3], layer.kernel_size[0] * \
+                layer.kernel_size[1] * O
+            product(arr(Nx, Ci), arr(K, Ci).T)                 # forward columns, then col2im
+            scatter(arr(Nx, K), (B, Ho, Wo, O), layer)
+            columns(arr(B, Ho, Wo, O), layer)                  # backward: im2col of dL/da
+            product(arr(Nx, K).T, arr(Nx, Ci))                 # dW
+            if not first:
+                product(arr(Nx, K), arr(K, Ci))                # dx
+            shape = (B, Ho, Wo, O)
+        elif isinstance(layer, Dense):
+            product(arr(B, layer.n_in), arr(layer.n_in, layer.n_out))
+            product(arr(B, layer.n_in).T, arr(B, layer.n_out))
+            if not first:
+                product(arr(B, layer.n_out), arr(layer.n_in, layer.n_out).T)
+            shape = (B, layer.n_out)
+        else:                                                  # Reshape, Flatten: views
+            shape = (B,) + tuple(np.shape(layer.forward(np.zeros(shape, f32))))[1:]
+            continue
+        first = False
+    return kernels
+
+
+def time_rounds(groups, reps=9):
+    """{name: seconds}: for each named group of thunks, the best over `reps` rounds of calling
+    all its thunks in turn. The groups take turns within every round, so that all of them are
+    timed under the same conditions (load from elsewhere falls on each alike)."""
+    for thunks in groups.values():
+        for f in thunks:
+            f()
+    best = {name: float("inf") for name in groups}
+    for _ in range(reps):
+        for name, thunks in groups.items():
+            t0 = time.perf_counter()
+            for f in thunks:
+                f()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def conv_step_split(model, optimizer, X, batch_size):
+    """{"step", "matmul", "im2col", "col2im": seconds}: one training step of `model` on a batch
+    of X (model.train_step, what fit() runs per batch), and its matrix products, im2col calls
+    and col2im calls (conv_step_kernels) each timed alone, in rotation (time_rounds)."""
+    xb = np.ascontiguousarray(X[:batch_size])
+    groups = {"step": [lambda: model.train_step(xb, None, optimizer)]}
+    groups.update(conv_step_kernels(model, batch_size))
+    return time_rounds(groups)
+
+
+def conv_memory_budget(model, batch_size):
+    """(bytes, parts): parameters + gradients + Adam's m and v, one batch's activations (the
+    input; a and, after a non-identity activation, y of every layer) and as many gradients of
+    them (da and dx per layer), and the im2col columns of every convolution (forward and
+    backward: Conv2D keeps cols for dW and fills dcols for dx; ConvTranspose2D's one buffer
+    serves its forward product and its backward im2col)."""
+    from numpyae.nn import conv as C
+    from numpyae.nn.layers import Dense, flatten
+    B, shape, first = batch_size, (batch_size, model.input_dim), True
+    params = model.n_parameters()
+    acts = B * model.input_dim
+    grads = cols = 0
+    for layer in flatten(model.encoder) + flatten(model.decoder):
+        if isinstance(layer, (C.Conv2D, C.ConvTranspose2D)):
+            out = (B,) + layer.output_shape(shape[1:])
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            if isinstance(layer, C.Conv2D):
+                cols += out[0] * out[1] * out[2] * k * shape[3] * (1 if first else 2)
+            else:
+                cols += shape[0] * shape[1] * shape[2] * k * out[3]
+        elif isinstance(layer, Dense):
+            out = (B, layer.n_out)
+        else:
+            shape = (B,) + tuple(np.shape(layer.forward(np.zeros(shape, np.float32))))[1:]
+            continue
+        size = int(np.prod(out))
+        acts += size * (1 if layer.activation.name == "identity" else 2)
+        grads += size + (0 if first else int(np.prod(shape)))
+        shape, first = out, False
+    parts = {"parameters, gradients, Adam m and v": 4 * params, "activations": acts,
+             "their gradients": grads, "im2col columns": cols}
+    return 4 * sum(parts.values()), {k: 4 * v for k, v in parts.items()}
+
+
+def measure_conv_memory(X, batch_size, seed):
+    """Peak bytes allocated by a fresh conv model + optimizer + one epoch of fit() on X."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    model = numpyae_conv_model(seed)
+    opt = Adam(model.parameters(), lr=LR)
+    fit(model, X, opt, epochs=1, batch_size=batch_size, rng=seed, progress=False)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak, model
+
+
+def conv_part(X, args, torch, threads):
+    """Part 5: prints the epoch times, the split and the memory; returns the speed targets."""
+    targets = []
+    print()
+    print(f"convolutional autoencoder conv_autoencoder({CONV_IMAGE}, {CONV_CHANNELS}, "
+          f"{CONV_CODE}) ({numpyae_conv_model(args.seed).n_parameters():,} parameters), BCE on "
+          f"logits, Adam lr={LR}, {len(X)} examples, {threads} threads; "
+          f"{args.epochs} interleaved epochs per library, medians")
+    rows = []
+    for bs in args.conv_batch_sizes:
+        contenders = [NumpyaeConvAE(args.seed)]
+        if torch is not None:
+            contenders.append(TorchConvAE(args.seed))
+        for c in contenders:   # warm-up, untimed
+            c.epoch(X[:4 * bs], bs)
+        times = interleaved(contenders, X, bs, args.epochs)
+        t_np = median(times["numpyae"])
+        t_pt = median(times["pytorch"]) if "pytorch" in times else None
+        split = conv_step_split(contenders[0].model, contenders[0].opt, X, bs)
+        rows.append((bs, t_np, t_pt, split))
+        runs = {k: ", ".join(f"{t:.2f}" for t in v) for k, v in times.items()}
+        line = f"batch {bs:4d}: numpyae {t_np:6.2f} s (runs {runs['numpyae']})"
+        if t_pt is not None:
+            line += (f" | pytorch {t_pt:6.2f} s (runs {runs['pytorch']}) | ratio "
+                     f"{t_np / t_pt:.2f}x")
+            targets.append((f"conv numpyae / PyTorch epoch, batch {bs}", f"{t_np / t_pt:.2f}x",
+                            "<= 2.0x", t_np / t_pt <= 2.0))
+        print(line, flush=True)
+        step = split["step"]
+        rest = step - split["matmul"] - split["im2col"] - split["col2im"]
+        print(f"  one numpyae step (best of 9): {1e3 * step:.2f} ms; its kernels timed alone: "
+              f"matrix products {1e3 * split['matmul']:.2f} ms ({split['matmul'] / step:.0%}), "
+              f"im2col {1e3 * split['im2col']:.2f} ms ({split['im2col'] / step:.0%}), col2im "
+              f"{1e3 * split['col2im']:.2f} ms ({split['col2im'] / step:.0%}), everything else "
+              f"{1e3 * rest:.2f} ms ({rest / step:.0%}); steps of an epoch "
+              f"{len(X) / bs * step:.2f} s", flush=True)
+    print()
+    print("| batch | numpyae (s/epoch) | PyTorch (s/epoch) | numpyae / PyTorch | numpyae step "
+          "(ms) | matrix products | im2col | col2im | the rest |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for bs, t_np, t_pt, split in rows:
+        step = split["step"]
+        rest = step - split["matmul"] - split["im2col"] - split["col2im"]
+        pt = "-" if t_pt is None else f"{t_pt:.2f}"
+        ratio = "-" if t_pt is None else f"{t_np / t_pt:.2f}x"
+        print(f"| {bs} | {t_np:.2f} | {pt} | {ratio} | {1e3 * step:.2f} | "
+              f"{split['matmul'] / step:.0%} | {split['im2col'] / step:.0%} | "
+              f"{split['col2im'] / step:.0%} | {rest / step:.0%} |")
+    if "conv-memory" not in args.skip:
+        print()
+        for bs in args.conv_batch_sizes:
+            peak, model = measure_conv_memory(X, bs, args.seed)
+            budget, parts = conv_memory_budget(model, bs)
+            detail = ", ".join(f"{k} {v / 2**20:.1f}" for k, v in parts.items())
+            print(f"peak memory of one conv fit() epoch beyond the dataset, batch {bs}: "
+                  f"{peak / 2**20:.1f} MiB; budget {budget / 2**20:.1f} MiB ({detail} MiB); "
+                  f"ratio {peak / budget:.2f}x")
+            targets.append((f"conv training memory / budget, batch {bs}", f"{peak / budget:.2f}x",
+                            "<= 1.5x", peak / budget <= 1.5))
+    return targets
+
+
 # ---- report -----------------------------------------------------------------------------
 
 def blas_report():
@@ -399,7 +673,10 @@ def parse_args(argv=None):
     p.add_argument("--batch-sizes", default="64,256,1024", help="comma-separated batch sizes")
     p.add_argument("--examples", type=int, default=60000, help="training examples per epoch")
     p.add_argument("--skip", default="",
-                   help="comma-separated parts to leave out: epochs, pytorch, sklearn, steps, memory")
+                   help="comma-separated parts to leave out: epochs, pytorch, sklearn, steps, "
+                        "memory, conv (part 5), conv-memory (part 5's memory)")
+    p.add_argument("--conv-batch-sizes", default="64,256",
+                   help="comma-separated batch sizes of part 5 (the conv autoencoder)")
     p.add_argument("--sklearn-epochs", type=int, default=None,
                    help="timed scikit-learn epochs (default: --epochs; it is by far the slowest)")
     p.add_argument("--steps", type=int, default=40, help="training steps per timed run in part 3")
@@ -412,6 +689,7 @@ def parse_args(argv=None):
         args.examples, args.batch_sizes, args.epochs = 6000, "256", 3
         args.steps, args.step_reps = 10, 3
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    args.conv_batch_sizes = [int(b) for b in args.conv_batch_sizes.split(",") if b]
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     return args
 
@@ -538,6 +816,9 @@ def main(argv=None):
               f"{budget / 2**20:.1f} MiB; ratio {peak / budget:.2f}x")
         targets.append(("training memory beyond the dataset / budget", f"{peak / budget:.2f}x",
                         "<= 1.5x", peak / budget <= 1.5))
+
+    if "conv" not in args.skip:
+        targets += conv_part(X, args, torch, threads)
 
     if targets:
         print()

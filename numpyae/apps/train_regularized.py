@@ -7,7 +7,9 @@ regularized-autoencoder results, each printed and drawn into a run folder.
     denoising    masking noise 0.3 on digits; error on corrupted held-out inputs vs a vanilla
                  autoencoder of the same size and budget
     contractive  contractive autoencoder on digits; mean ||J||_F on held-out inputs vs vanilla
-    ksparse      k-sparse autoencoder on digits; nonzero code units per example, error for several k
+    ksparse      k-sparse autoencoder on digits with Makhzani & Frey's k schedule and alpha*k
+                 encoding, against an unscheduled twin; dead units, nonzero code units per
+                 example and error for several k, filter grids
 
 Each trains on --dataset digits (default) or patches. --checkpoint / --checkpoint-every /
 --resume act on the main model: sparse checkpoints its Adam twin (its L-BFGS model retrains from
@@ -41,7 +43,7 @@ DEFAULTS = {
     "sparse": {"epochs": 100, "batch_size": 100, "lr": 3e-3},  # the Adam twin
     "denoising": {"epochs": 150, "batch_size": 32, "lr": 3e-3},
     "contractive": {"epochs": 150, "batch_size": 32, "lr": 3e-3},
-    "ksparse": {"epochs": 100, "batch_size": 32, "lr": 1e-3},
+    "ksparse": {"epochs": 100, "batch_size": 128, "lr": 1e-2},
 }
 
 #: the --dataset values these trainers read (every model here has 64 inputs: 8x8 images)
@@ -49,6 +51,10 @@ DATASETS = {name: ("digits", "patches") for name in DEFAULTS}
 
 #: the code size of the k-sparse autoencoders; every --ks value must be at most this
 KSPARSE_CODE_SIZE = 100
+#: the k-sparse encoding keeps the alpha*k largest units (Makhzani & Frey's MNIST alpha), and
+#: the weights start from N(0, KSPARSE_INIT_STD^2): with Glorot's larger start the filter grid
+#: keeps visible noise (measured on the digits)
+KSPARSE_ALPHA, KSPARSE_INIT_STD = 3.0, 0.01
 
 #: flags only some of these trainers read: dest -> (the --model values that read it, default).
 #: cli refuses them for any other --model instead of ignoring them.
@@ -353,49 +359,110 @@ def train_contractive(args):
 # ---- k-sparse -------------------------------------------------------------------------------
 
 def train_ksparse(args):
-    """k-sparse autoencoders (TopK code) for several k: exactly k nonzero units; error per k.
-    With a single --ks value the model is checkpointed (--checkpoint, --resume)."""
+    """k-sparse autoencoders (TopK code) for several k, each trained with Makhzani & Frey's k
+    schedule and, for comparison, without it: dead units per k, exactly k nonzero units in
+    training and alpha*k when encoding, error per k, a filter grid per k. With a single --ks
+    value the scheduled model is checkpointed (--checkpoint, --resume); its unscheduled twin
+    retrains from the seed."""
     X_tr, X_va, shape, what = _data(args)
-    models = [_train_ksparse_one(k, X_tr, X_va, args) for k in args.ks]
+    schedule_steps = _ksparse_schedule_steps(len(X_tr), args)
+    pairs = [_train_ksparse_pair(k, schedule_steps, X_tr, X_va, args) for k in args.ks]
     run = run_dir(args.out, "ksparse")
-    rows = [_write_ksparse_one(k, model, X_va, shape, run) for k, model in zip(args.ks, models)]
+    rows = [_write_ksparse_pair(k, scheduled, unscheduled, X_tr, X_va, shape, run)
+            for k, (scheduled, unscheduled) in zip(args.ks, pairs)]
     print(f"data: {len(X_tr)} train / {len(X_va)} held-out {what}")
-    _print_ksparse_table(rows, args)
+    _print_ksparse_table(rows, pairs[0][0], len(X_tr), args)
     print(f"run folder: {run}")
     return 0
 
 
-def _train_ksparse_one(k, X_tr, X_va, args):
-    """Train one k-sparse autoencoder (checkpointed when it is the only one); returns it."""
-    model = KSparseAutoencoder([64, KSPARSE_CODE_SIZE], k=k, rng=args.seed)
-    _fit(model, X_tr, X_va, args, checkpointed=len(args.ks) == 1)
-    return model
+def _ksparse_schedule_steps(n_train, args):
+    """The paper's schedule length: the optimizer steps of the first half of training,
+    (--epochs * ceil(n_train / --batch-size)) // 2 (within an epoch when --epochs is 1)."""
+    return args.epochs * -(-n_train // args.batch_size) // 2
 
 
-def _write_ksparse_one(k, model, X_va, shape, run):
-    """Write one k-sparse autoencoder's filters and model into run; returns its row
-    (k, fewest and most nonzero code units per held-out example, units ever active, MSE)."""
-    H = model.encode(X_va)
-    nnz = np.count_nonzero(H, axis=1)
-    used = int(np.count_nonzero((H != 0).any(axis=0)))
-    save_figure(plot_filters(model.encoder.layers[0].W.value, shape,
-                             title=f"k-sparse autoencoder filters, k={k}"),
-                os.path.join(run, f"filters_k{k}.png"))
-    save(model, os.path.join(run, f"model_k{k}.npz"))
-    return k, nnz.min(), nnz.max(), used, _mse(model.reconstruct(X_va), X_va)
+def _ksparse_model(k, schedule_steps, args):
+    """A 64-KSPARSE_CODE_SIZE-64 k-sparse autoencoder with this trainer's fixed settings."""
+    return KSparseAutoencoder([64, KSPARSE_CODE_SIZE], k=k, schedule_steps=schedule_steps,
+                              alpha=KSPARSE_ALPHA, init_std=KSPARSE_INIT_STD, rng=args.seed)
 
 
-def _print_ksparse_table(rows, args):
-    """Print one line per k and whether every held-out example has exactly k nonzero units."""
-    n_code = KSPARSE_CODE_SIZE
-    print(f"model: 64-{n_code}-64 linear, TopK(k) code, tied weights, squared error, "
-          f"{args.epochs} epochs per k")
-    print(f"{'k':>4s} {'nonzero code units per example (min..max)':>44s} "
-          f"{'units ever active':>18s} {'held-out MSE/pixel':>20s}")
-    for k, lo, hi, used, mse in rows:
-        print(f"{k:4d} {f'{lo}..{hi}':>44s} {f'{used}/{n_code}':>18s} {mse:20.5f}")
-    exact = all(lo == hi == k for k, lo, hi, _, _ in rows)
-    print(f"exactly k nonzero code units in every held-out example: {'yes' if exact else 'NO'}")
+def _train_ksparse_pair(k, schedule_steps, X_tr, X_va, args):
+    """(scheduled, unscheduled): the same network, seed and data, trained with the k schedule
+    (checkpointed when it is the only k) and with the target k from the first step."""
+    scheduled = _ksparse_model(k, schedule_steps, args)
+    _fit(scheduled, X_tr, X_va, args, checkpointed=len(args.ks) == 1)
+    unscheduled = _ksparse_model(k, 0, args)
+    _fit(unscheduled, X_tr, X_va, args)
+    return scheduled, unscheduled
+
+
+def _write_ksparse_pair(k, scheduled, unscheduled, X_tr, X_va, shape, run):
+    """Write the scheduled model and both filter grids into run; returns the row of k: dead
+    units on the training set (scheduled, unscheduled), the fewest and most nonzero code units
+    per held-out example in training mode (k) and when encoding (alpha*k), and the held-out
+    squared error per pixel with each."""
+    dead = [int(np.count_nonzero(m.firing_counts(X_tr) == 0)) for m in (scheduled, unscheduled)]
+    n = KSPARSE_CODE_SIZE
+    for m, d, stem, how in ((scheduled, dead[0], f"filters_k{k}", f"k scheduled from {n}"),
+                            (unscheduled, dead[1], f"filters_k{k}_unscheduled", "no schedule")):
+        save_figure(plot_filters(m.encoder.layers[0].W.value, shape,
+                                 title=f"k-sparse filters, k = {k} ({how}): "
+                                       f"{d} of {n} units dead"),
+                    os.path.join(run, f"{stem}.png"))
+    save(scheduled, os.path.join(run, f"model_k{k}.npz"))
+    X_va = scheduled.check_input(X_va)
+    nnz_train = np.count_nonzero(scheduled.encoder.forward(X_va, training=True), axis=1)
+    nnz_encode = np.count_nonzero(scheduled.encode(X_va), axis=1)
+    mse_train = scheduled.forward_loss(X_va, training=True)["reconstruction"] / X_va.shape[1]
+    return {"k": k, "dead": dead[0], "dead_unscheduled": dead[1],
+            "train": (int(nnz_train.min()), int(nnz_train.max())),
+            "encode": (int(nnz_encode.min()), int(nnz_encode.max())),
+            "inference_k": scheduled.inference_k,
+            "mse_train": float(mse_train), "mse_encode": _mse(scheduled.reconstruct(X_va), X_va)}
+
+
+def _print_ksparse_table(rows, model, n_train, args):
+    """Print the settings, the schedule, one line per k, and whether every held-out code keeps
+    exactly k units in training and alpha*k when encoding."""
+    n, S = KSPARSE_CODE_SIZE, model.schedule_steps
+    steps = -(-n_train // args.batch_size)
+    print(f"model: 64-{n}-64 linear, TopK code, tied weights, squared error; weights from "
+          f"N(0, {KSPARSE_INIT_STD}^2); Adam lr {args.lr:g}, batch {args.batch_size}, "
+          f"{args.epochs} epochs ({args.epochs * steps} steps) per model")
+    print(f"k schedule (Makhzani & Frey, Sec. 4.2.1): k falls linearly from {n} (every unit) to "
+          f"the target k over the first half of training ({S} steps), then stays; the "
+          f"unscheduled twin (same seed) uses the target k from the first step")
+    epochs = sorted({0, *range(0, args.epochs, max(1, args.epochs // 10))})
+    print(f"   k at the start of epoch " + ", ".join(
+        f"{e + 1}: {model.training_k(e * steps)}" for e in epochs))
+    print(f"encoding (encode, reconstruct, evaluate) keeps the alpha*k largest units, alpha = "
+          f"{KSPARSE_ALPHA:g} (Sec. 2.2), at most {n}")
+    print("dead unit: never among the k kept units of any training example at the final k")
+    print(f"{'':4s} {'dead units of ' + str(n):>24s} {'nonzero code units per':>26s} "
+          f"{'held-out squared error':>26s}")
+    print(f"{'k':>4s} {'scheduled':>12s} {'unscheduled':>11s} {'example, k (min..max)':>26s} "
+          f"{'alpha*k':>9s} {'per pixel, k':>16s} {'alpha*k':>9s}")
+    for r in rows:
+        print(f"{r['k']:4d} {r['dead']:12d} {r['dead_unscheduled']:11d} "
+              f"{'{}..{}'.format(*r['train']):>26s} {'{}..{}'.format(*r['encode']):>9s} "
+              f"{r['mse_train']:16.5f} {r['mse_encode']:9.5f}")
+    exact = all(r["train"] == (r["k"], r["k"]) for r in rows)
+    print(f"exactly k nonzero code units in every held-out example: {'yes' if exact else 'NO'}"
+          f" (training mode)")
+    exact = all(r["encode"] == (r["inference_k"], r["inference_k"]) for r in rows)
+    print(f"exactly min({n}, {KSPARSE_ALPHA:g}k) nonzero code units in every held-out "
+          f"encoding: {'yes' if exact else 'NO'}")
+    clauses = [f"{verb} the held-out error for k = {', '.join(ks)}" for verb, ks in (
+        ("raises", [str(r["k"]) for r in rows if r["mse_encode"] > r["mse_train"]]),
+        ("lowers", [str(r["k"]) for r in rows if r["mse_encode"] < r["mse_train"]]),
+        ("keeps", [str(r["k"]) for r in rows if r["mse_encode"] == r["mse_train"]])) if ks]
+    print(f"reconstructing from alpha*k units instead of k {' and '.join(clauses)} (the paper "
+          f"keeps alpha*k units for features, not for reconstruction)")
+    print(f"dead units of {n}, k = {', '.join(str(r['k']) for r in rows)}: with the schedule "
+          f"{', '.join(str(r['dead']) for r in rows)}; without it "
+          f"{', '.join(str(r['dead_unscheduled']) for r in rows)}")
 
 
 TRAINERS = {"sparse": train_sparse, "denoising": train_denoising,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.checks import (check_bool, check_choice, check_dtype, check_nonnegative_float,
-                           check_positive_int, check_probability, check_sizes)
+                           check_nonnegative_int, check_positive_int, check_probability,
+                           check_sizes)
 from ..core.random import as_generator, child_seed, int_seed
 from ..core.registry import register
 from ..nn.corruption import CORRUPTIONS, get_corruption
@@ -153,21 +154,146 @@ class L1SparseAutoencoder(_Preset):
 @register
 class KSparseAutoencoder(_Preset):
     """k-sparse autoencoder (Makhzani & Frey 2013, "k-Sparse Autoencoders", ICLR 2014): a linear
-    encoder, a TopK(k) code layer (keep the k largest units of each example), tied weights, a
-    linear decoder and squared error summed over the pixels. Defaults: k = 5, tied.
-    """
+    encoder, a TopK code layer, tied weights, a linear decoder and squared error summed over the
+    pixels. With one hidden layer of n = sizes[-1] units, for a batch X (B, D):
 
-    def __init__(self, sizes=(64, 25), *, k=5, tied=True, rng=None, dtype=np.float32):
+        z = X W + b                 (B, n)
+        h = z * m                   m keeps the K largest z of each row (TopK):
+                                    K = k_t in training (train_step t),
+                                    K = min(n, floor(alpha k_t)) at inference
+                                    (encode, reconstruct, evaluate: training=False)
+        X_hat = h W^T + c           (B, D)
+        L = (1/B) sum_b ||X_hat_b - X_b||^2
+
+    The k schedule (the paper's Section 4.2.1). With a small k from the first step, the first
+    steps hand each example to the few units that happen to start largest (much like k-means),
+    and the other units never enter a code again: no gradient ever reaches them, and they keep
+    their initial weights ("dead" units). Makhzani & Frey start from a large k, at which every
+    unit trains, and lower k linearly to the target over the first half of the epochs, then
+    keep it. Here the schedule counts the optimizer steps of fit() (train_step), so it needs no
+    callback and a checkpoint resumes it exactly:
+
+        k_t = k + ceil((k_start - k) (S - t) / S)    for 0 <= t < S;     k_t = k for t >= S
+
+    S = schedule_steps (0: no schedule, k from the first step), t = step, the steps taken so
+    far; k_0 = k_start and k_t falls linearly to k. The paper's recipe over E epochs of batches
+    of B out of N examples is schedule_steps = (E // 2) * ceil(N / B), the steps fit() takes in
+    the first half. The schedule advances only in train_step: the gradient checker, evaluate
+    and minimize(method="lbfgs") keep the k of the current step.
+
+    alpha (the paper's Section 2.2): the features are the alpha*k largest units, alpha >= 1
+    chosen on validation data, which the authors found slightly better than k; their MNIST
+    results use alpha = 3. Inference follows the k of the current step, so a model stopped
+    during its schedule encodes as it was trained.
+
+    sizes           [D, h1, ..., n]: linear layers, n the code size (default (64, 25))
+    k               the target number of active code units, 1 <= k <= n (default 5)
+    k_start         the k of the first step, k <= k_start <= n (default None: n, every unit)
+    schedule_steps  S above, an int >= 0 (default 0: no schedule)
+    alpha           inference keeps min(n, floor(alpha k_t)) units; a number >= 1 (default 1)
+    init_std        None (default): Glorot-uniform weights, as every preset; a number s > 0:
+                    weights drawn from N(0, s^2), biases 0 (0.01, the classic small
+                    initialization, leaves less of the random start in directions the data
+                    never trains: cleaner filters)
+    step            the train_steps taken so far, an int >= 0 (default 0); saved with the model
+                    and restored by a checkpoint (training_state), so the schedule continues
+                    where it stopped
+    tied            the decoder uses W^T (default True, as the paper)
+    The defaults give the plain k-sparse autoencoder: k = 5 from the first step, alpha = 1.
+    """
+    #: the step counter of the k schedule: saved, and restored by checkpoints
+    training_state = ("step",)
+
+    def __init__(self, sizes=(64, 25), *, k=5, k_start=None, schedule_steps=0, alpha=1.0,
+                 init_std=None, step=0, tied=True, rng=None, dtype=np.float32):
         sizes, tied = _check_common(sizes, tied, rng, dtype)
+        n = sizes[-1]
         k = check_positive_int(k, "k")
-        if k > sizes[-1]:
-            raise ValueError(f"k must be <= the code size {sizes[-1]}, got {k}")
+        if k > n:
+            raise ValueError(f"k must be <= the code size {n}, got {k}")
+        k_start = n if k_start is None else check_positive_int(k_start, "k_start")
+        if not k <= k_start <= n:
+            raise ValueError(f"k_start must lie in [k, code size] = [{k}, {n}] (the schedule "
+                             f"lowers k from k_start to k), got {k_start}")
+        schedule_steps = check_nonnegative_int(schedule_steps, "schedule_steps")
+        step = check_nonnegative_int(step, "step")
+        if init_std is not None:
+            init_std = check_nonnegative_float(init_std, "init_std")
+            if init_std == 0:
+                raise ValueError("init_std must be > 0 (zero weights give every unit the same "
+                                 "value: TopK could not tell them apart), or None for "
+                                 "Glorot-uniform weights; got 0.0")
+        code = TopK(k, alpha=alpha)          # checks alpha
+        gen = as_generator(rng)
         encoder, decoder = mlp_layers(sizes, activation="identity", code_activation="identity",
-                                      output_activation="identity", tied=tied, rng=rng,
+                                      output_activation="identity", tied=tied,
+                                      init=None if init_std is None else "zeros", rng=gen,
                                       dtype=dtype)
-        encoder = Sequential(list(encoder.layers) + [TopK(k)])
-        self._build({"sizes": sizes, "k": k, "tied": tied, "rng": int_seed(rng)},
+        if init_std is not None:
+            weights = [p for name, p in encoder.named_parameters() + decoder.named_parameters()
+                       if name.rsplit(".", 1)[-1] == "W"]
+            for p in dict.fromkeys(weights):        # a tied W once
+                p.value[...] = gen.normal(0.0, init_std, p.value.shape)
+        encoder = Sequential(list(encoder.layers) + [code])
+        self._build({"sizes": sizes, "k": k, "k_start": k_start,
+                     "schedule_steps": schedule_steps, "alpha": code.alpha, "init_std": init_std,
+                     "tied": tied, "rng": int_seed(rng)},
                     encoder, decoder, MSE(reduction="sum"))
+        self.k, self.k_start, self.schedule_steps, self.alpha = k, k_start, schedule_steps, \
+            code.alpha
+        self.step = step
+
+    @property
+    def step(self):
+        """The train_steps taken so far; setting it sets the code layer's k to training_k(step)."""
+        return self._step
+
+    @step.setter
+    def step(self, value):
+        self._step = check_nonnegative_int(value, "step")
+        self.code_layer.k = self.training_k(self._step)
+
+    def training_k(self, step):
+        """k_t, the number of code units kept in training at step t = `step` (class doc)."""
+        t = check_nonnegative_int(step, "step")
+        S = self.schedule_steps
+        if t >= S:
+            return self.k
+        return self.k + -(-(self.k_start - self.k) * (S - t) // S)
+
+    @property
+    def inference_k(self):
+        """min(n, floor(alpha k_t)): the code units encode, reconstruct and evaluate keep."""
+        return self.code_layer.kept(self.code_dim, training=False)
+
+    def train_step(self, x, y, optimizer):
+        """Model.train_step at k_t, then step += 1 (the next step's k). Returns the terms."""
+        terms = super().train_step(x, y, optimizer)
+        self.step += 1
+        return terms
+
+    def firing_counts(self, X, *, batch_size=4096):
+        """counts (n,) int64: counts[j] = the number of rows of X (B, D) in whose code unit j is
+        among the k_t kept at the training k of the current step (the target k once the
+        schedule is over). A unit with count 0 never enters a code of X: it is dead on X, and
+        training on X never changes its weights. The layers below the code layer run in
+        inference mode (like encode); X may be any finite input."""
+        X = self.check_input(X, as_target=False)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        counts = np.zeros(self.code_dim, dtype=np.int64)
+        below = self._encoder_layers[:-1]
+        for start in range(0, len(X), batch_size):
+            z = X[start:start + batch_size]
+            for layer in below:
+                z = layer.forward(z, training=False)
+            z = self.finite_result(z, X)
+            counts += np.bincount(TopK.select(z, self.code_layer.k).ravel(),
+                                  minlength=self.code_dim)
+        return counts
+
+    def get_config(self, ctx):
+        """The preset's arguments, with the current step."""
+        return {**self._config, "step": self.step}
 
 
 @register

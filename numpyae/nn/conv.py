@@ -24,6 +24,9 @@ The zero padding is never materialised: for each kernel offset i, the output pos
 lies inside the input are one contiguous range, and the input rows they read are one strided
 slice (``axis_offsets``). im2col copies those slices, col2im adds them back: kh * kw slice
 operations, each vectorized over the whole batch, and no Python loop over pixels or examples.
+col2im gathers its additions by stride phase, so that none of them writes strided (col2im's
+docstring). The slices of a geometry are computed once and cached (``_plan``), and the layers
+call the unchecked cores of im2col / col2im with their own checked arguments.
 
 Refused with a ValueError that names the argument and the sizes, before any work:
     a kernel larger than the padded input                   k > H + 2p
@@ -36,6 +39,7 @@ Parameters are W (kh, kw, C_in, C_out) for Conv2D, (kh, kw, C_out, C_in) for Con
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -46,7 +50,8 @@ from ..core.random import as_generator
 from ..core.registry import register
 from .activations import get_activation
 from .initializers import default_init_for, initialize
-from .layers import Layer, Workspace, activation_chain, batch_sum
+from .layers import (Layer, Workspace, activation_chain, activation_kink_margin,
+                     activation_kink_state, batch_sum)
 from .parameter import Parameter
 
 _AXES = (("height", "rows"), ("width", "columns"))
@@ -129,6 +134,55 @@ def _offsets_2d(in_hw, out_hw, kernel_size, stride, padding):
             in zip(in_hw, out_hw, kernel_size, stride, padding)]
 
 
+def _phase_terms(offsets, size, stride):
+    """col2im's terms along one axis, grouped by stride phase: for each r < stride, the input
+    rows r, r + s, r + 2s, ... (n_r of them) and [(i, lo, hi, q0)], every kernel offset i
+    whose output positions lo .. hi-1 land on phase rows q0 .. q0 + hi - lo - 1 (input row
+    r + s*q). Each offset lands on ONE phase: s*o + i - p = r (mod s) for every o."""
+    phases = []
+    for r in range(stride):
+        terms = [(i, lo, hi, sl.start // stride) for i, (lo, hi, sl) in enumerate(offsets)
+                 if hi > lo and sl.start % stride == r]
+        phases.append((r, len(range(r, size, stride)), terms))
+    return phases
+
+
+def _phase_blocks(row_phases, col_phases):
+    """For each stride phase (r, c): (r, c, n_r, n_c, first, rest), the blocks col2im adds
+    into it as (index into cols, index into the phase's (B, n_r, n_c, C) array) pairs; first
+    is the index into cols of a block that covers the whole phase (None if none does), rest
+    the other blocks."""
+    out = []
+    for r, n_r, row_terms in row_phases:
+        for c, n_c, col_terms in col_phases:
+            blocks, first = [], None
+            for i, lo, hi, q in row_terms:
+                for j, lo2, hi2, q2 in col_terms:
+                    src = (slice(None), slice(lo, hi), slice(lo2, hi2), i, j)
+                    if first is None and (q, hi - lo, q2, hi2 - lo2) == (0, n_r, 0, n_c):
+                        first = src
+                        continue
+                    blocks.append((src, (slice(None), slice(q, q + hi - lo),
+                                         slice(q2, q2 + hi2 - lo2))))
+            out.append((r, c, n_r, n_c, first, blocks))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(height, width, kernel_size, stride, padding):
+    """The checked geometry of a window (pairs for kernel_size, stride, padding) over a
+    height x width input, computed once per geometry (cached, never modified):
+        (Ho, Wo, row offsets, column offsets (axis_offsets), row phases, column phases
+         (_phase_terms), stride, the blocks of every phase (_phase_blocks))
+    Raises conv_output_size's ValueError for a geometry that does not fit (never cached)."""
+    Ho, Wo = output_size_2d((height, width), kernel_size, stride, padding)
+    rows, cols = _offsets_2d((height, width), (Ho, Wo), kernel_size, stride, padding)
+    row_phases = _phase_terms(rows, height, stride[0])
+    col_phases = _phase_terms(cols, width, stride[1])
+    return (Ho, Wo, rows, cols, row_phases, col_phases, stride,
+            _phase_blocks(row_phases, col_phases))
+
+
 def _check_images(x, owner, channels=None):
     """x must be an NHWC batch (B, H, W, C), with `channels` channels if given; the error names
     `owner` (a layer, described by its repr, or a function's name)."""
@@ -161,14 +215,19 @@ def im2col(x, kernel_size, stride=1, padding=0, *, out=None):
     padding = as_pair(padding, "padding", minimum=0)
     _check_images(x, "im2col")
     B, H, W, C = x.shape
-    Ho, Wo = output_size_2d((H, W), kernel_size, stride, padding)
-    shape = (B, Ho, Wo) + kernel_size + (C,)
+    plan = _plan(H, W, kernel_size, stride, padding)
+    shape = (B, plan[0], plan[1]) + kernel_size + (C,)
+    if out is not None and (out.shape != shape or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous array of shape {shape}, got {out.shape}")
+    return _im2col(x, plan, kernel_size, out)
+
+
+def _im2col(x, plan, kernel_size, out=None):
+    """im2col's work on checked arguments: plan = _plan(H, W, kernel_size, stride, padding)."""
+    rows, cols = plan[2], plan[3]
     fresh = out is None
     if fresh:
-        out = np.zeros(shape, dtype=x.dtype)
-    elif out.shape != shape or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous array of shape {shape}, got {out.shape}")
-    rows, cols = _offsets_2d((H, W), (Ho, Wo), kernel_size, stride, padding)
+        out = np.zeros(x.shape[:1] + plan[:2] + kernel_size + x.shape[3:], dtype=x.dtype)
     for i, (lo_h, hi_h, sl_h) in enumerate(rows):
         for j, (lo_w, hi_w, sl_w) in enumerate(cols):
             dst = out[:, :, :, i, j, :]
@@ -189,31 +248,52 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, *, out=None):
 
     so that <im2col(x), cols> = <x, col2im(cols)> for all x, cols.
     Shapes: cols (B, Ho, Wo, kh, kw, C) or its (B*Ho*Wo, kh*kw*C) matrix; input_shape is
-    x's (B, H, W, C); returns dx (B, H, W, C). kh * kw strided slice additions, each over the
-    whole batch. out: an array of x's shape to write into (wholly overwritten), or None.
+    x's (B, H, W, C); returns dx (B, H, W, C). out: an array of x's shape to write into (wholly
+    overwritten), or None.
+
+    By stride phase: the input rows h = r (mod s_h) and columns w = c (mod s_w) of one phase
+    (r, c) receive exactly the kernel offsets (i, j) with i - p_h = r (mod s_h) and j - p_w = c
+    (mod s_w), each as one contiguous block of the phase. Per phase, the sum of its blocks is
+    formed in a contiguous buffer (the first block that covers the whole phase is copied in
+    rather than added to zeros) and written into dx's strided rows once: kh * kw additions in
+    all, and none of them strided (for stride 1 the one phase is dx itself).
     """
     kernel_size, stride = as_pair(kernel_size, "kernel_size"), as_pair(stride, "stride")
     padding = as_pair(padding, "padding", minimum=0)
     B, H, W, C = (int(n) for n in input_shape)
-    Ho, Wo = output_size_2d((H, W), kernel_size, stride, padding)
-    shape = (B, Ho, Wo) + kernel_size + (C,)
-    if cols.shape not in (shape, (B * Ho * Wo, kernel_size[0] * kernel_size[1] * C)):
+    plan = _plan(H, W, kernel_size, stride, padding)
+    shape = (B, plan[0], plan[1]) + kernel_size + (C,)
+    if cols.shape not in (shape, (B * plan[0] * plan[1], kernel_size[0] * kernel_size[1] * C)):
         raise ValueError(f"cols must have shape {shape} (or its matrix form) for input_shape "
                          f"{tuple(input_shape)}, got {cols.shape}")
-    cols = cols.reshape(shape)
+    if out is not None and out.shape != (B, H, W, C):
+        raise ValueError(f"out must have shape {(B, H, W, C)}, got {out.shape}")
+    return _col2im(cols.reshape(shape), (B, H, W, C), plan, out)
+
+
+def _col2im(cols, input_shape, plan, out=None):
+    """col2im's work on checked arguments: cols (B, Ho, Wo, kh, kw, C), plan = _plan(H, W, ...)."""
     if out is None:
-        out = np.zeros((B, H, W, C), dtype=cols.dtype)
-    else:
-        if out.shape != (B, H, W, C):
-            raise ValueError(f"out must have shape {(B, H, W, C)}, got {out.shape}")
-        out.fill(0)
-    rows, cols_w = _offsets_2d((H, W), (Ho, Wo), kernel_size, stride, padding)
-    for i, (lo_h, hi_h, sl_h) in enumerate(rows):
-        if hi_h == lo_h:
+        out = np.empty(input_shape, dtype=cols.dtype)
+    B, _, _, C = input_shape
+    steps = plan[6]
+    for r, c, n_r, n_c, first, rest in plan[7]:
+        target = out[:, r::steps[0], c::steps[1]]
+        if first is None and not rest:          # rows no window reads (a kernel < stride)
+            target[...] = 0
             continue
-        for j, (lo_w, hi_w, sl_w) in enumerate(cols_w):
-            if hi_w > lo_w:
-                out[:, sl_h, sl_w] += cols[:, lo_h:hi_h, lo_w:hi_w, i, j]
+        if not rest:                            # one block covers the phase: one copy
+            target[...] = cols[first]
+            continue
+        acc = target if steps == (1, 1) else np.empty((B, n_r, n_c, C), dtype=out.dtype)
+        if first is None:
+            acc[...] = 0
+        else:
+            acc[...] = cols[first]
+        for src, dst in rest:
+            acc[dst] += cols[src]
+        if acc is not target:
+            target[...] = acc
     return out
 
 
@@ -223,18 +303,23 @@ def _columns(layer, x, kernel_size, stride, padding, buffer):
     """im2col(x) as the (B*Ho*Wo, kh*kw*C) matrix, into the layer's workspace buffer `buffer`:
     the operand of Conv2D's forward product (and of ConvTranspose2D's backward)."""
     B, H, W, C = x.shape
-    Ho, Wo = output_size_2d((H, W), kernel_size, stride, padding)
-    shape = (B, Ho, Wo) + kernel_size + (C,)
-    cols = im2col(x, kernel_size, stride, padding, out=layer._work.get(buffer, shape, x.dtype))
-    return cols.reshape(B * Ho * Wo, -1)
+    plan = _plan(H, W, kernel_size, stride, padding)
+    matrix = layer._work.get(buffer, (B * plan[0] * plan[1], kernel_size[0] * kernel_size[1] * C),
+                             x.dtype)
+    _im2col(x, plan, kernel_size, out=matrix.reshape((B,) + plan[:2] + kernel_size + (C,)))
+    return matrix
 
 
 def _correlate_adjoint(layer, G, W2, input_shape, kernel_size, stride, padding, buffer):
     """Conv2D's backward-data path:  dx = col2im(G W2^T)  (B, H, W, C), a new array.
-    G (B*Ho*Wo, O), W2 (kh*kw*C, O); the product goes into the workspace buffer `buffer`."""
+    G (B*Ho*Wo, O), W2 (kh*kw*C, O); the product goes into the workspace buffer `buffer` (the
+    same (B*Ho*Wo, kh*kw*C) matrix _columns asks for: ConvTranspose2D's forward and backward
+    share one)."""
+    B, H, W, C = input_shape
+    plan = _plan(H, W, kernel_size, stride, padding)
     dcols = layer._work.get(buffer, (G.shape[0], W2.shape[0]), np.result_type(G, W2))
     np.matmul(G, W2.T, out=dcols)
-    return col2im(dcols, input_shape, kernel_size, stride, padding)
+    return _col2im(dcols.reshape((B,) + plan[:2] + kernel_size + (C,)), tuple(input_shape), plan)
 
 
 def _add_weight_grad(W, cols2d, G):
@@ -282,6 +367,17 @@ class _Convolution(_ImageLayer):
 
     def named_parameters(self):
         return [("W", self.W), ("b", self.b)]
+
+    def kink_state(self):
+        """{"relu at a = 0": a > 0 (B, Ho, Wo, C_out)} for each kink of the activation after the
+        last forward, as Dense has; {} for a smooth one. For the gradient checker only (module
+        doc of numpyae.nn.layers); never called in training."""
+        return activation_kink_state(self)
+
+    def kink_margin(self):
+        """{"relu at a = 0": |a| (B, Ho, Wo, C_out)}: each pre-activation's distance to each
+        kink of the activation, named as kink_state."""
+        return activation_kink_margin(self)
 
     def _finish(self, A, shape):
         """a = A + b (in place, A is new), y = f(a); cached; returns y."""
@@ -512,13 +608,17 @@ class MaxPool2D(_Pool):
     Backward, given dy (B, Ho, Wo, C): locally y is the recorded entry, so
         dx[b, s_h*ho + i*, s_w*wo + j*, c] += dy[b, ho, wo, c]     (i*, j*) = argmax[b, ho, wo, c]
     and dx = 0 elsewhere: the whole gradient of a window goes to ONE position (at a tie, the
-    one recorded: a subgradient). y has kinks where two entries of a window tie, so gradient
-    checks draw inputs whose window entries are apart.
+    one recorded: a subgradient). y has kinks where two entries of a window tie. For the
+    gradient checker (never called in training), kink_state() is {"max-pool window maximum":
+    argmax} and kink_margin() the gap between the largest and the second-largest entry of each
+    window (inf for a window of one entry): a finite difference that moves a window's maximum
+    to another entry has crossed a kink and is reported as not comparable, not as an error.
     """
 
     def __init__(self, pool_size=2, stride=None):
         super().__init__(pool_size, stride)
         self.argmax = None
+        self._x = None            # the last forward's input, a reference (for kink_margin)
 
     def forward(self, x, *, training=True):
         _check_images(x, self)
@@ -535,8 +635,34 @@ class MaxPool2D(_Pool):
             better = v > y                 # strict: a tie keeps the earlier position
             np.copyto(y, v, where=better)
             np.copyto(arg, o, where=better)
-        self.x_shape, self.argmax = x.shape, arg
+        self.x_shape, self.argmax, self._x = x.shape, arg, x
         return y
+
+    _KINK = "max-pool window maximum"
+
+    def kink_state(self):
+        """{"max-pool window maximum": argmax (B, Ho, Wo, C)}: which entry of each window is
+        its maximum after the last forward ({} before any). For the gradient checker; never
+        called in training."""
+        return {} if self.argmax is None else {self._KINK: self.argmax}
+
+    def kink_margin(self):
+        """{"max-pool window maximum": gap (B, Ho, Wo, C)}: the largest minus the second-largest
+        entry of each window, how far the window is from a change of its maximum (inf for a window
+        of one entry); {} before any forward."""
+        x = self._x
+        if x is None or self.argmax is None:
+            return {}
+        x = np.asarray(x, dtype=np.float64)
+        first = second = None
+        for _, sl_h, sl_w in self._windows(x.shape):
+            v = x[:, sl_h, sl_w]
+            if first is None:
+                first, second = v.copy(), np.full(v.shape, -np.inf)
+                continue
+            second = np.maximum(second, np.minimum(first, v))
+            first = np.maximum(first, v)
+        return {self._KINK: first - second}
 
     def backward(self, dy, *, input_grad=True):
         self._check_dy(dy)

@@ -368,55 +368,94 @@ def output_dim(layer):
 
 @register
 class TopK(Layer):
-    """k-sparse code layer (Makhzani & Frey 2013, "k-Sparse Autoencoders"): keep the k largest
-    entries of each row, set the others to 0.
+    """k-sparse code layer (Makhzani & Frey 2013, "k-Sparse Autoencoders", ICLR 2014): keep the
+    K largest entries of each row, set the others to 0.
 
-        y_bj = z_bj * m_bj,   m_bj = 1 if z_bj is among the k largest of row b, else 0
+        y_bj = z_bj * m_bj,   m_bj = 1 if z_bj is among the K largest of row b, else 0
+        K = k                              in training   (forward(x, training=True))
+        K = min(n, floor(alpha * k))       at inference  (forward(x, training=False))
     Shapes:  z, m, y (B, n)
+
+    alpha >= 1 (default 1: the same k in both modes). Makhzani & Frey train with k and encode
+    with the alpha*k largest units, alpha >= 1 chosen on validation data (their Section 2.2).
+    k is an attribute a schedule may change between steps (KSparseAutoencoder lowers it during
+    training); it must stay <= n.
 
     Backward, given dy (B, n): for a fixed support the map is linear and diagonal, so
         dz = dy * m        (B, n)
-    i.e. the gradient flows only through the kept units. The support changes (a kink) where the
-    k-th and (k+1)-th largest entries of a row tie. The gradient checker sees it through
-    kink_state() (the mask) and kink_margin() (how far each entry is from changing the support)
-    and reports a finite difference that changes the support as not comparable.
-    Ties are broken by np.argpartition; exactly k entries are kept per row.
+    with m the mask of the forward it follows (K = k or alpha*k, whichever that forward kept):
+    the gradient flows only through the kept units. The support changes (a kink) where the K-th
+    and (K+1)-th largest entries of a row tie. The gradient checker sees it through
+    kink_state() (the mask) and kink_margin() (how far each entry is from changing the support),
+    both for the K of the last forward, and reports a finite difference that changes the
+    support as not comparable. Ties are broken by np.argpartition; exactly K entries are kept
+    per row.
     """
 
-    def __init__(self, k):
+    def __init__(self, k, *, alpha=1.0):
         self.k = check_positive_int(k, "k")
+        if isinstance(alpha, (bool, np.bool_)) or not isinstance(
+                alpha, (int, float, np.integer, np.floating)):
+            raise TypeError(f"alpha must be a real number >= 1, got {type(alpha).__name__} "
+                            f"{alpha!r}")
+        if not np.isfinite(alpha) or alpha < 1:
+            raise ValueError(f"alpha must be a finite number >= 1 (inference keeps the "
+                             f"alpha*k largest units), got {float(alpha)}")
+        self.alpha = float(alpha)
         self.mask = None
         self._z = None
+        self._kept = None
+
+    def kept(self, n, *, training=True):
+        """K, the number of entries kept per row of n units: k in training, min(n, floor(alpha
+        k)) at inference (alpha * k is rounded down; a product a hair below an integer, such as
+        2.3 * 10 = 22.999..., counts as that integer)."""
+        if training:
+            return self.k
+        return min(int(n), int(np.floor(self.alpha * self.k + 1e-9)))
+
+    @staticmethod
+    def select(z, k):
+        """The column indices (B, k) of the k largest entries of each row of z (B, n), in no
+        particular order (np.argpartition; a tie is broken arbitrarily, exactly k per row)."""
+        n = z.shape[1]
+        return np.argpartition(z, n - k, axis=1)[:, n - k:]
 
     def forward(self, x, *, training=True):
+        """y = z * m, keeping the K = kept(n, training=training) largest entries of each row of
+        x (B, n); caches the mask (and a reference to x, for kink_margin)."""
         if x.ndim != 2:
             raise ValueError(f"TopK expects input of shape (batch, units), got {x.shape}")
         if self.k > x.shape[1]:
             raise ValueError(f"k must be <= the number of units {x.shape[1]}, got k={self.k}")
-        n = x.shape[1]
-        idx = np.argpartition(x, n - self.k, axis=1)[:, n - self.k:]  # (B, k) the k largest
+        kept = self.kept(x.shape[1], training=training)
         mask = np.zeros(x.shape, dtype=bool)
-        np.put_along_axis(mask, idx, True, axis=1)
+        np.put_along_axis(mask, self.select(x, kept), True, axis=1)
         self.mask = mask
         self._z = x                    # a reference, no copy: kink_margin reads it
+        self._kept = kept
         return np.where(mask, x, x.dtype.type(0))
 
     def backward(self, dy, *, input_grad=True):
+        """dz = dy * m, the mask of the last forward (class doc); None with input_grad=False."""
         return np.where(self.mask, dy, dy.dtype.type(0)) if input_grad else None
 
     def _kink_name(self):
-        return f"top-{self.k} selection"
+        kept = getattr(self, "_kept", None)
+        return f"top-{self.k if kept is None else kept} selection"
 
     def kink_state(self):
-        """{"top-k selection": m (B, n) bool}, the kept set of the last forward ({} before any).
-        For the gradient checker (module doc); never called in training."""
+        """{"top-K selection": m (B, n) bool}, the kept set of the last forward ({} before any),
+        named by that forward's K (k in training, alpha*k at inference). For the gradient
+        checker (module doc); never called in training."""
         return {} if self.mask is None else {self._kink_name(): self.mask}
 
     def kink_margin(self):
-        """How far each z_bj is from changing its row's kept set, (B, n):
-            kept:     z_bj - z_b(k+1)      (the largest dropped entry of row b)
-            dropped:  z_b(k) - z_bj        (the smallest kept entry of row b)
-        The row's smallest margin is the gap z_b(k) - z_b(k+1); inf when k = n (nothing dropped)."""
+        """How far each z_bj is from changing its row's kept set, (B, n), for the K of the last
+        forward (k in training, alpha*k at inference):
+            kept:     z_bj - z_b(K+1)      (the largest dropped entry of row b)
+            dropped:  z_b(K) - z_bj        (the smallest kept entry of row b)
+        The row's smallest margin is the gap z_b(K) - z_b(K+1); inf when K = n (nothing dropped)."""
         z, m = getattr(self, "_z", None), self.mask
         if z is None or m is None:
             return {}
@@ -426,7 +465,8 @@ class TopK(Layer):
         return {self._kink_name(): np.where(m, z - largest_dropped, smallest_kept - z)}
 
     def get_config(self, ctx):
-        return {"k": self.k}
+        """{"k": k, "alpha": alpha}."""
+        return {"k": self.k, "alpha": self.alpha}
 
     def __repr__(self):
-        return f"TopK(k={self.k})"
+        return f"TopK(k={self.k})" if self.alpha == 1 else f"TopK(k={self.k}, alpha={self.alpha:g})"

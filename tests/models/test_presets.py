@@ -62,7 +62,8 @@ def test_presets_save_load_round_trip_keeps_ties_and_terms(build, tmp_path):
      L1Activity, {"sizes": [6, 5, 4], "beta": 0.1, "weight_decay": 1e-4,
                   "activation": "sigmoid", "tied": True, "rng": 5}),
     (lambda: KSparseAutoencoder([6, 5], k=2, rng=6),
-     None, {"sizes": [6, 5], "k": 2, "tied": True, "rng": 6}),
+     None, {"sizes": [6, 5], "k": 2, "k_start": 5, "schedule_steps": 0, "alpha": 1.0,
+            "init_std": None, "tied": True, "rng": 6, "step": 0}),
 ], ids=["kl", "l1", "k-sparse"])
 def test_sparse_presets_round_trip_by_their_own_arguments(tmp_path, build, kind, expected):
     """Each sparse preset (one class per penalty now) is saved by its preset arguments and

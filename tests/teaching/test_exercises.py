@@ -8,7 +8,8 @@ from numpyae.teaching.exercises.catalog import ADAM_DEFAULTS
 
 REQUIRED = {"sigmoid_backward", "relu_backward", "dense_backward", "mse_grad", "bce_with_logits_grad",
             "softmax_cross_entropy_grad", "kl_sparsity_grad", "contractive_penalty_grad",
-            "vae_kl_grad", "reparameterization_backward", "adam_step"}
+            "vae_kl_grad", "reparameterization_backward", "adam_step",
+            "conv2d_forward", "conv2d_backward", "maxpool_backward"}
 
 
 def sig(a):
@@ -98,8 +99,8 @@ MISTAKES = [
      "keepdims"),
     ("dense_backward", lambda x, W, b, dy: (dy @ W, x.T @ dy, dy.sum(0)), "error", "raised ValueError"),
     ("dense_backward", lambda x, W, b, dy: (x.T @ dy, dy.sum(0)), "count", "expected 3 array"),
-    ("tied_autoencoder_grad", lambda x, W, b, c, do: _tied_one_path(x, W, b, c, do), "values",
-     "dW has wrong values"),
+    ("tied_autoencoder_grad", lambda x, W, b, c, do: _tied_one_path(x, W, b, c, do), "term",
+     "dW is missing the term 'decoder use'"),
     ("l1_activity_grad", lambda h, beta: beta * np.where(h >= 0, 1.0, -1.0) / len(h), "kink", "kink"),
     ("l1_activity_grad", lambda h, beta: beta * np.sign(h), "factor", "batch size B = 5 is missing"),
     ("mse_grad", lambda o, t: (o - t) / o.size, "factor", "missing factor 2"),
@@ -114,7 +115,8 @@ MISTAKES = [
     ("kl_sparsity_grad", lambda h, rho: _kl_grad(h, rho, 1.0), "factor", "batch size B = 5 is missing"),
     ("kl_sparsity_grad", lambda h, rho: _kl_grad(h, rho, -1.0 / len(h)), "sign", "wrong sign"),
     ("contractive_penalty_grad",   # forgets that W also appears in sum_i W_ij^2
-     lambda x, W, b: _contractive_first_path_only(x, W, b), "values", "dW has wrong values"),
+     lambda x, W, b: _contractive_first_path_only(x, W, b), "term",
+     "dW is missing the term 'direct'"),
     ("vae_kl_grad", lambda mu, lv: (mu / len(mu), (np.exp(lv) - 1) / len(mu)), "factor",
      "extra factor 2"),
     ("vae_kl_grad", lambda mu, lv: (-mu / len(mu), 0.5 * (np.exp(lv) - 1) / len(mu)), "sign",
