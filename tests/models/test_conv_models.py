@@ -262,7 +262,7 @@ def test_the_conv_vae_and_the_preset_check_their_arguments_too():
         conv_vae((8, 8), padding=0)
     with pytest.raises(ValueError, match="likelihood"):
         conv_vae((8, 8), likelihood="poisson")
-    with pytest.raises(ValueError, match="loss must be 'bce' or 'mse'"):
+    with pytest.raises(ValueError, match="loss must be one of \\['bce', 'mse'\\]"):
         ConvDenoisingAutoencoder((8, 8), loss="hinge")
     with pytest.raises(ValueError, match="corruption"):
         ConvDenoisingAutoencoder((8, 8), noise="speckle")
