@@ -67,7 +67,7 @@ def fit(model, X, optimizer, *, y=None, epochs=10, batch_size=64, validation_dat
     batch_size = check_positive_int(batch_size, "batch_size")
     shuffle, progress = _check_flag(shuffle, "shuffle"), _check_flag(progress, "progress")
     rng = as_generator(rng)
-    callbacks = _check_callbacks(callbacks)
+    callbacks = check_callbacks(callbacks)
     _check_optimizer(model, optimizer)
     checkpoint, every, resume = checkpointing.check_paths(checkpoint, checkpoint_every, resume)
     X, y, X_val, y_val, split = _training_data(model, X, y, validation_data, validation_split)
@@ -203,8 +203,8 @@ def _check_flag(value, name):
     return bool(value)
 
 
-def _check_callbacks(callbacks):
-    """The callbacks as a list, each a Callback."""
+def check_callbacks(callbacks):
+    """The callbacks as a list of Callback objects, or a TypeError naming the bad one."""
     if isinstance(callbacks, Callback):
         callbacks = [callbacks]
     try:

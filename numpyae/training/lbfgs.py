@@ -79,7 +79,7 @@ from ..models.aae import AAE
 from ..models.base import Model, NonFiniteError
 from ..models.vae import VAE
 from ..teaching.gradcheck import FrozenRandomness
-from .fit import progress_bar
+from .fit import check_callbacks, progress_bar
 from .history import Callback, History
 
 __all__ = ["lbfgs", "minimize", "LBFGSResult", "CurvatureMemory", "MinimizeHistory", "METHODS"]
@@ -636,7 +636,7 @@ def _check_arguments(model, X, y, method, max_iter, m, c1, c2, gtol, ftol, max_l
     X = model.check_input(X, "X")
     y = model.check_labels(y, len(X), "y")
     X_val, y_val = _validation(model, validation_data)
-    callbacks = _check_callbacks(callbacks)
+    callbacks = check_callbacks(callbacks)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
     for name, p in model.named_parameters_unique():
@@ -781,20 +781,5 @@ def _validation(model, validation_data):
     y_val = model.check_labels(validation_data[1] if len(validation_data) == 2 else None,
                                len(X_val), "validation_data[1]")
     return X_val, y_val
-
-
-def _check_callbacks(callbacks):
-    """The callbacks as a list of Callback objects, or a TypeError naming the bad one."""
-    if isinstance(callbacks, Callback):
-        return [callbacks]
-    try:
-        callbacks = list(callbacks)
-    except TypeError:
-        raise TypeError(f"callbacks must be a list of Callback objects, "
-                        f"got {type(callbacks).__name__}") from None
-    for i, cb in enumerate(callbacks):
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks[{i}] must be a Callback, got {type(cb).__name__}")
-    return callbacks
 
 
