@@ -165,6 +165,10 @@ class KSparseAutoencoder(_Preset):
         X_hat = h W^T + c           (B, D)
         L = (1/B) sum_b ||X_hat_b - X_b||^2
 
+    Backward (Autoencoder.backward through TopK): dX_hat = (2/B) (X_hat - X), dh = dX_hat W
+    (B, n), dz = dh * m: the gradient reaches W (both uses, tied) and b only through the kept
+    units. A unit that is never kept gets no gradient at all.
+
     The k schedule (the paper's Section 4.2.1). With a small k from the first step, the first
     steps hand each example to the few units that happen to start largest (much like k-means),
     and the other units never enter a code again: no gradient ever reaches them, and they keep
@@ -177,14 +181,14 @@ class KSparseAutoencoder(_Preset):
 
     S = schedule_steps (0: no schedule, k from the first step), t = step, the steps taken so
     far; k_0 = k_start and k_t falls linearly to k. The paper's recipe over E epochs of batches
-    of B out of N examples is schedule_steps = (E // 2) * ceil(N / B), the steps fit() takes in
-    the first half. The schedule advances only in train_step: the gradient checker, evaluate
-    and minimize(method="lbfgs") keep the k of the current step.
+    of B out of N examples is schedule_steps = (E * ceil(N / B)) // 2, the steps fit() takes in
+    the first half. The schedule advances only in train_step: loss_and_grad, the gradient
+    checker and evaluate keep the k of the current step.
 
     alpha (the paper's Section 2.2): the features are the alpha*k largest units, alpha >= 1
-    chosen on validation data, which the authors found slightly better than k; their MNIST
-    results use alpha = 3. Inference follows the k of the current step, so a model stopped
-    during its schedule encodes as it was trained.
+    chosen on validation data, which the authors found slightly better than k; the settings
+    they report use alpha = 2 or 3. Inference follows the k of the current step, so a model
+    stopped during its schedule encodes as it was trained.
 
     sizes           [D, h1, ..., n]: linear layers, n the code size (default (64, 25))
     k               the target number of active code units, 1 <= k <= n (default 5)
