@@ -42,8 +42,10 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..core.checks import check_array, check_dtype, check_positive_int
 from ..core.random import as_generator
@@ -168,19 +170,27 @@ def _phase_blocks(row_phases, col_phases):
     return out
 
 
+class _Plan(NamedTuple):
+    """The geometry of a window over an input size, as im2col and col2im use it (see _plan)."""
+    out_h: int
+    out_w: int
+    rows: list            # axis_offsets of the height: [(lo, hi, slice)] per kernel row i
+    cols: list            # axis_offsets of the width, per kernel column j
+    stride: tuple
+    padding: tuple
+    phases: list          # _phase_blocks: col2im's blocks, by stride phase
+
+
 @functools.lru_cache(maxsize=256)
 def _plan(height, width, kernel_size, stride, padding):
     """The checked geometry of a window (pairs for kernel_size, stride, padding) over a
-    height x width input, computed once per geometry (cached, never modified):
-        (Ho, Wo, row offsets, column offsets (axis_offsets), row phases, column phases
-         (_phase_terms), stride, the blocks of every phase (_phase_blocks))
+    height x width input, computed once per geometry (cached; never modified): a _Plan.
     Raises conv_output_size's ValueError for a geometry that does not fit (never cached)."""
     Ho, Wo = output_size_2d((height, width), kernel_size, stride, padding)
     rows, cols = _offsets_2d((height, width), (Ho, Wo), kernel_size, stride, padding)
-    row_phases = _phase_terms(rows, height, stride[0])
-    col_phases = _phase_terms(cols, width, stride[1])
-    return (Ho, Wo, rows, cols, row_phases, col_phases, stride,
-            _phase_blocks(row_phases, col_phases))
+    phases = _phase_blocks(_phase_terms(rows, height, stride[0]),
+                           _phase_terms(cols, width, stride[1]))
+    return _Plan(Ho, Wo, rows, cols, stride, padding, phases)
 
 
 def _check_images(x, owner, channels=None):
@@ -208,28 +218,53 @@ def im2col(x, kernel_size, stride=1, padding=0, *, out=None):
 
     Shapes: x (B, H, W, C) -> cols (B, Ho, Wo, kh, kw, C), which reshapes (a view) to the
     (B*Ho*Wo, kh*kw*C) matrix whose product with W (kh*kw*C, O) is the convolution.
-    kh * kw strided slice copies, each over the whole batch; the padding is written as zeros,
-    never built. out: a C-contiguous array of cols' shape to fill (wholly overwritten), or None.
+    out: a C-contiguous array of cols' shape to fill (wholly overwritten), or None.
+
+    Two ways, by the length kw*C of the runs of consecutive values a window row holds:
+    from kw*C >= STRIDED_MIN_RUN on, xpad is written (one copy of x into a zero-bordered
+    array) and cols copied from a strided view of all its windows in one pass; below it, kh*kw
+    strided slice copies, each over the whole batch, write the padding as zeros and never build
+    xpad (a view with runs of a few values copies slowly: measured 2.7x slower for C = 1,
+    2x faster for kw*C = 48).
     """
     kernel_size, stride = as_pair(kernel_size, "kernel_size"), as_pair(stride, "stride")
     padding = as_pair(padding, "padding", minimum=0)
     _check_images(x, "im2col")
     B, H, W, C = x.shape
     plan = _plan(H, W, kernel_size, stride, padding)
-    shape = (B, plan[0], plan[1]) + kernel_size + (C,)
+    shape = (B, plan.out_h, plan.out_w) + kernel_size + (C,)
     if out is not None and (out.shape != shape or not out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous array of shape {shape}, got {out.shape}")
     return _im2col(x, plan, kernel_size, out)
 
 
-def _im2col(x, plan, kernel_size, out=None):
-    """im2col's work on checked arguments: plan = _plan(H, W, kernel_size, stride, padding)."""
-    rows, cols = plan[2], plan[3]
+#: im2col copies from a strided view of the padded input when a window row is a run of at
+#: least this many consecutive values (kw * C), else slice by slice (im2col's docstring)
+STRIDED_MIN_RUN = 16
+
+
+def _im2col(x, plan, kernel_size, out=None, padded=None):
+    """im2col's work on checked arguments: plan = _plan(H, W, kernel_size, stride, padding).
+    padded: for the strided way, an array (B, H + 2 p_h, W + 2 p_w, C) whose border is zero
+    (a layer's reused buffer; only its interior is written), or None for a new one."""
+    B, H, W, C = x.shape
+    shape = (B, plan.out_h, plan.out_w) + kernel_size + (C,)
+    if kernel_size[1] * C >= STRIDED_MIN_RUN:
+        (ph, pw), (sh, sw) = plan.padding, plan.stride
+        if padded is None:
+            padded = np.zeros((B, H + 2 * ph, W + 2 * pw, C), dtype=x.dtype)
+        padded[:, ph:ph + H, pw:pw + W] = x
+        b, h, w, c = padded.strides
+        windows = as_strided(padded, shape, (b, sh * h, sw * w, h, w, c), writeable=False)
+        if out is None:
+            return windows.copy()
+        np.copyto(out, windows)
+        return out
     fresh = out is None
     if fresh:
-        out = np.zeros(x.shape[:1] + plan[:2] + kernel_size + x.shape[3:], dtype=x.dtype)
-    for i, (lo_h, hi_h, sl_h) in enumerate(rows):
-        for j, (lo_w, hi_w, sl_w) in enumerate(cols):
+        out = np.zeros(shape, dtype=x.dtype)
+    for i, (lo_h, hi_h, sl_h) in enumerate(plan.rows):
+        for j, (lo_w, hi_w, sl_w) in enumerate(plan.cols):
             dst = out[:, :, :, i, j, :]
             dst[:, lo_h:hi_h, lo_w:hi_w] = x[:, sl_h, sl_w]
             if not fresh:                       # positions that read padding: zeros
@@ -256,14 +291,16 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, *, out=None):
     (mod s_w), each as one contiguous block of the phase. Per phase, the sum of its blocks is
     formed in a contiguous buffer (the first block that covers the whole phase is copied in
     rather than added to zeros) and written into dx's strided rows once: kh * kw additions in
-    all, and none of them strided (for stride 1 the one phase is dx itself).
+    all, and none of them strided (for stride 1 the one phase is dx itself). Measured 25-30%
+    faster than adding every block into dx's strided rows.
     """
     kernel_size, stride = as_pair(kernel_size, "kernel_size"), as_pair(stride, "stride")
     padding = as_pair(padding, "padding", minimum=0)
     B, H, W, C = (int(n) for n in input_shape)
     plan = _plan(H, W, kernel_size, stride, padding)
-    shape = (B, plan[0], plan[1]) + kernel_size + (C,)
-    if cols.shape not in (shape, (B * plan[0] * plan[1], kernel_size[0] * kernel_size[1] * C)):
+    shape = (B, plan.out_h, plan.out_w) + kernel_size + (C,)
+    if cols.shape not in (shape, (B * plan.out_h * plan.out_w,
+                                  kernel_size[0] * kernel_size[1] * C)):
         raise ValueError(f"cols must have shape {shape} (or its matrix form) for input_shape "
                          f"{tuple(input_shape)}, got {cols.shape}")
     if out is not None and out.shape != (B, H, W, C):
@@ -276,16 +313,16 @@ def _col2im(cols, input_shape, plan, out=None):
     if out is None:
         out = np.empty(input_shape, dtype=cols.dtype)
     B, _, _, C = input_shape
-    steps = plan[6]
-    for r, c, n_r, n_c, first, rest in plan[7]:
-        target = out[:, r::steps[0], c::steps[1]]
+    sh, sw = plan.stride
+    for r, c, n_r, n_c, first, rest in plan.phases:
+        target = out[:, r::sh, c::sw]
         if first is None and not rest:          # rows no window reads (a kernel < stride)
             target[...] = 0
             continue
         if not rest:                            # one block covers the phase: one copy
             target[...] = cols[first]
             continue
-        acc = target if steps == (1, 1) else np.empty((B, n_r, n_c, C), dtype=out.dtype)
+        acc = target if sh == sw == 1 else np.empty((B, n_r, n_c, C), dtype=out.dtype)
         if first is None:
             acc[...] = 0
         else:
@@ -301,12 +338,20 @@ def _col2im(cols, input_shape, plan, out=None):
 
 def _columns(layer, x, kernel_size, stride, padding, buffer):
     """im2col(x) as the (B*Ho*Wo, kh*kw*C) matrix, into the layer's workspace buffer `buffer`:
-    the operand of Conv2D's forward product (and of ConvTranspose2D's backward)."""
+    the operand of Conv2D's forward product (and of ConvTranspose2D's backward). The padded
+    copy of x that im2col's strided way reads is the workspace buffer "<buffer>-padded", whose
+    zero border is written once, when it is made."""
     B, H, W, C = x.shape
     plan = _plan(H, W, kernel_size, stride, padding)
-    matrix = layer._work.get(buffer, (B * plan[0] * plan[1], kernel_size[0] * kernel_size[1] * C),
-                             x.dtype)
-    _im2col(x, plan, kernel_size, out=matrix.reshape((B,) + plan[:2] + kernel_size + (C,)))
+    shape = (B, plan.out_h, plan.out_w) + kernel_size + (C,)
+    matrix = layer._work.get(buffer, (B * plan.out_h * plan.out_w,
+                                      kernel_size[0] * kernel_size[1] * C), x.dtype)
+    padded = None
+    if kernel_size[1] * C >= STRIDED_MIN_RUN:
+        (ph, pw) = padding
+        padded = layer._work.get(f"{buffer}-padded", (B, H + 2 * ph, W + 2 * pw, C), x.dtype,
+                                 fill=0)
+    _im2col(x, plan, kernel_size, out=matrix.reshape(shape), padded=padded)
     return matrix
 
 
@@ -319,7 +364,8 @@ def _correlate_adjoint(layer, G, W2, input_shape, kernel_size, stride, padding, 
     plan = _plan(H, W, kernel_size, stride, padding)
     dcols = layer._work.get(buffer, (G.shape[0], W2.shape[0]), np.result_type(G, W2))
     np.matmul(G, W2.T, out=dcols)
-    return _col2im(dcols.reshape((B,) + plan[:2] + kernel_size + (C,)), tuple(input_shape), plan)
+    return _col2im(dcols.reshape((B, plan.out_h, plan.out_w) + kernel_size + (C,)),
+                   tuple(input_shape), plan)
 
 
 def _add_weight_grad(W, cols2d, G):

@@ -152,7 +152,7 @@ def test_train_conv_reads_epochs_batch_size_lr_and_seed(tmp_path, capsys):
     assert code == 0 and report_lines(out) != first         # another seed, other numbers
 
 
-@pytest.mark.parametrize("dataset, epochs", [("digits", 100), ("mnist", 10),
+@pytest.mark.parametrize("dataset, epochs", [("digits", 300), ("mnist", 10),
                                              ("fashion-mnist", 10)])
 def test_train_conv_defaults_depend_on_the_dataset(dataset, epochs, tmp_path):
     args = cli.build_parser().parse_args(["train", "--model", "conv", "--dataset", dataset,
