@@ -340,3 +340,16 @@ def print_curve(history, key, every=10):
     values = history[key]
     picks = sorted(set(list(range(0, len(values), every)) + [len(values) - 1]))
     print(f"{key} by epoch: " + "  ".join(f"{i + 1}:{values[i]:.2f}" for i in picks))
+
+
+def code_size_axes(axes, sizes):
+    """Style plots against the code size k: a log2 x axis ticked at exactly `sizes`, a light
+    grid and a small legend on each of `axes`."""
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([str(k) for k in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("code size k")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)

@@ -41,8 +41,8 @@ import warnings
 import numpy as np
 
 from ..core.checks import check_positive_int, check_sizes
-from .common import (UsageError, format_markdown, int_between, run_dir, save_figure,
-                     write_markdown, write_csv)
+from .common import (UsageError, code_size_axes, format_markdown, int_between, run_dir,
+                     save_figure, write_markdown, write_csv)
 
 try:  # scikit-learn is optional: without it, check_reduction_arguments says what to install
     from sklearn.decomposition import PCA
@@ -308,14 +308,7 @@ def plot_reduction_study(rows, embeddings=None, *, fig=None, title=None):
                             [r["reconstruction MSE mean"] for r in rec],
                             [r["reconstruction MSE sd"] for r in rec], fmt="o-",
                             color=f"C{i}", capsize=3, label=m)
-    for ax in (ax_acc, ax_rec):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes)
-        ax.set_xticklabels([str(k) for k in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("code size k")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    code_size_axes((ax_acc, ax_rec), sizes)
     ax_acc.set_ylabel("cross-validated accuracy on the codes")
     ax_acc.set_title(title or "classification accuracy on the codes (mean ± sd over folds)")
     ax_rec.set_yscale("log")

@@ -26,7 +26,7 @@ from ..nn.layers import Dense, Sequential
 from ..nn.optimizers import Adam
 from ..training.fit import fit
 from ..training.pretraining import pretrain_and_finetune
-from .common import format_markdown, write_csv
+from .common import code_size_axes, format_markdown, write_csv
 
 __all__ = ["format_markdown", "write_csv", "labeled_subset", "probe_accuracy", "dead_outputs",
            "latent_size_study", "summarize_latent", "plot_latent_study", "pretraining_study",
@@ -236,14 +236,7 @@ def plot_latent_study(rows, *, fig=None):
         ax2.errorbar(ks, get("probe accuracy mean"), get("probe accuracy sd"), fmt="o-",
                      color=color, capsize=3, label=m)
     sizes = sorted({r["code size"] for r in numeric})
-    for ax in (ax1, ax2):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes)
-        ax.set_xticklabels([str(k) for k in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("code size k")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    code_size_axes((ax1, ax2), sizes)
     ax1.set_yscale("log")
     ax1.set_ylabel("reconstruction MSE per pixel")
     ax1.set_title("reconstruction error")

@@ -15,16 +15,16 @@ import math
 import numpy as np
 
 from ..core.checks import check_array, check_bool, check_dtype, check_finite_float, \
-    check_positive_int, check_value_range
+    check_positive_int
 from ..core.registry import register
 from .activations import stable_sigmoid
-from .losses import as_output, gaussian_nll_sum
+from .losses import TargetRange, as_output, gaussian_nll_sum
 from .parameter import Parameter
 
 _LOG_2PI = math.log(2 * math.pi)
 
 
-class Likelihood:
+class Likelihood(TargetRange):
     """p(x | z) given the decoder output o: a loss with the loss protocol, plus log_prob.
 
     target_range  (low, high) the data x must lie in (None: any real). The Bernoulli
@@ -69,16 +69,6 @@ class Likelihood:
     def predict(self, output):
         """The mean of p(x | z): what the decoder's output reconstructs."""
         raise NotImplementedError
-
-    def check_target_range(self, target, name="target", hint=None):
-        """target, if it lies in target_range (or there is none), else a ValueError naming
-        `name`, the range needed and the range found. One min and one max over the array."""
-        if self.target_range is None:
-            return target
-        if hint is None:
-            hint = f"; scale it, e.g. {name} / 255 for 8-bit pixels"
-        return check_value_range(target, name, *self.target_range, what=self.long_name,
-                                 hint=hint)
 
     def _check_pair(self, output, target, *, stacked=False):
         """(output, target) checked: output (B, D) (or (K, B, D) when stacked), target (B, D)

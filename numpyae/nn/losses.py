@@ -31,7 +31,24 @@ def as_output(output, name="output"):
     return check_array(output, name, ndim=2)
 
 
-class Loss:
+class TargetRange:
+    """The range a loss's (or a likelihood's) targets must lie in for it to mean anything:
+    target_range (low, high), or None for any real; long_name names it in errors."""
+    target_range = None
+    long_name = "this loss"
+
+    def check_target_range(self, target, name="target", hint=None):
+        """target, if it lies in target_range (or there is none), else a ValueError naming
+        `name`, the range needed and the range found. One min and one max over the array."""
+        if self.target_range is None:
+            return target
+        if hint is None:
+            hint = f"; scale it, e.g. {name} / 255 for 8-bit pixels"
+        return check_value_range(target, name, *self.target_range, what=self.long_name,
+                                 hint=hint)
+
+
+class Loss(TargetRange):
     """A loss L(output, target): forward -> float, backward -> dL/d output (the output's shape).
 
     target_range  (low, high) the targets must lie in for the loss to mean anything (None: any
@@ -87,16 +104,6 @@ class Loss:
         if target.shape != output.shape:
             raise ValueError(f"target must have the output's shape {output.shape}, got {target.shape}")
         return self.check_target_range(target, "target")
-
-    def check_target_range(self, target, name="target", hint=None):
-        """target, if it lies in target_range (or there is none), else a ValueError naming
-        `name`, the range needed and the range found. One min and one max over the array."""
-        if self.target_range is None:
-            return target
-        if hint is None:
-            hint = f"; scale it, e.g. {name} / 255 for 8-bit pixels"
-        return check_value_range(target, name, *self.target_range, what=self.long_name,
-                                 hint=hint)
 
     def get_config(self, ctx):
         """Constructor arguments, JSON-able."""
